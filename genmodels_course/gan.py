@@ -1,0 +1,567 @@
+"""Chapter 5: the minimax game and generative adversarial networks.
+
+Notation (chapter 5): a generator ``G`` maps noise ``z ~ p(z)`` to samples ``G(z)``; a
+discriminator ``D`` outputs a *logit* ``a``, so ``D(x) = sigmoid(a(x))``. The value function is
+
+    V(D, G) = E_x[log D(x)] + E_z[log(1 - D(G(z)))]                                   (5.1)
+
+The discriminator maximises it; the generator minimises it (saturating loss, 5.5) or
+minimises ``-E_z[log D(G(z))]`` (non-saturating loss, 5.6). At fixed ``G`` the best
+discriminator is ``D*(x) = p_data(x) / (p_data(x) + p_g(x))`` (5.2), and then
+``V(D*, G) = -log 4 + 2 JSD(p_data || p_g)`` (5.3). WGAN-GP replaces the game by a critic
+with a gradient penalty (5.8).
+
+Every loss works on logits with ``softplus``: ``log sigmoid(a) = -softplus(-a)`` and
+``log(1 - sigmoid(a)) = -softplus(a)``. These never overflow, whereas ``log(sigmoid(a))``
+underflows to ``log 0`` once ``a < -100`` or so.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import exercises as _ex
+
+__all__ = [
+    "value_function", "discriminator_loss", "generator_loss_saturating", "generator_loss_nonsaturating",
+    "optimal_discriminator", "jensen_shannon", "gradient_penalty", "wgan_critic_loss", "wgan_generator_loss",
+    "gda_xy", "minibatch_stddev", "pack", "Generator2D", "Discriminator2D", "Toy2DConfig", "make_gan_step",
+    "train_toy2d", "DCGenerator", "DCDiscriminator", "interpolate_latents", "to_tanh_range", "from_tanh_range",
+]
+
+
+# ------------------------------------------------------------------ input checks
+def _check_logits(a, name: str) -> torch.Tensor:
+    if not isinstance(a, torch.Tensor):
+        raise ValueError(f"{name} should be a torch tensor of discriminator logits, got {type(a).__name__}")
+    if not a.dtype.is_floating_point:
+        raise ValueError(f"{name} should be a floating-point tensor of logits, got dtype {a.dtype}")
+    if a.numel() == 0:
+        raise ValueError(f"{name} is empty: expected a batch of at least one logit")
+    return a
+
+
+# ------------------------------------------------------------------ the game (5.1)-(5.6)
+def value_function(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Monte Carlo estimate of V(D, G) (eq. 5.1) from logits, a 0-d tensor.
+
+    ``real_logits``: D's logits on a batch of data, any shape ``(N, ...)``;
+    ``fake_logits``: D's logits on a batch of generated samples ``G(z)``, any shape ``(M, ...)``.
+    """
+    _check_logits(real_logits, "real_logits")
+    _check_logits(fake_logits, "fake_logits")
+    return -F.softplus(-real_logits).mean() - F.softplus(fake_logits).mean()
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """The discriminator's loss ``-V(D, G)`` (eq. 5.4), numerically stable, a 0-d tensor.
+
+    Equals binary cross-entropy with target 1 on ``real_logits`` plus target 0 on ``fake_logits``,
+    each averaged over its own batch.
+    """
+    _check_logits(real_logits, "real_logits")
+    _check_logits(fake_logits, "fake_logits")
+    # -log sigmoid(a) = softplus(-a);  -log(1 - sigmoid(a)) = softplus(a)
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def generator_loss_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
+    """The original minimax generator loss ``E_z[log(1 - D(G(z)))]`` (eq. 5.5), to be minimised.
+
+    Its gradient with respect to the logit is ``-sigmoid(a)``: it vanishes when D confidently
+    rejects the fakes (``a -> -inf``), which is exactly the situation early in training.
+    """
+    _check_logits(fake_logits, "fake_logits")
+    return -F.softplus(fake_logits).mean()
+
+
+def generator_loss_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
+    """The non-saturating generator loss ``-E_z[log D(G(z))]`` (eq. 5.6), a 0-d tensor.
+
+    Its gradient with respect to the logit is ``-(1 - sigmoid(a))``, close to -1 when D rejects
+    the fakes: the generator gets a strong signal exactly when it needs one.
+    """
+    _check_logits(fake_logits, "fake_logits")
+    return F.softplus(-fake_logits).mean()
+
+
+def optimal_discriminator(log_p_data: torch.Tensor, log_p_g: torch.Tensor) -> torch.Tensor:
+    """The logit of the optimal discriminator ``D*(x) = p_data / (p_data + p_g)`` (eq. 5.2).
+
+    Takes log densities evaluated at the same points (same shape) and returns
+    ``log p_data - log p_g``, so that ``sigmoid`` of it is D*(x). Working in logits keeps
+    the ratio finite far in the tails where both densities underflow.
+    """
+    if not isinstance(log_p_data, torch.Tensor) or not isinstance(log_p_g, torch.Tensor):
+        raise ValueError("optimal_discriminator expects two tensors of log densities")
+    if log_p_data.shape != log_p_g.shape:
+        raise ValueError(f"log_p_data and log_p_g should have the same shape, got "
+                         f"{tuple(log_p_data.shape)} and {tuple(log_p_g.shape)}")
+    return log_p_data - log_p_g
+
+
+def jensen_shannon(p: torch.Tensor, q: torch.Tensor, dx: float) -> torch.Tensor:
+    """JSD(p || q) in nats from densities tabulated on a uniform grid with spacing ``dx``.
+
+    ``p`` and ``q``: non-negative tensors of the same shape (any number of grid dimensions;
+    ``dx`` is the volume of one cell). Riemann sum of
+    ``1/2 p log(2p / (p + q)) + 1/2 q log(2q / (p + q))``; ``0 log 0 = 0``.
+    """
+    if not isinstance(p, torch.Tensor) or not isinstance(q, torch.Tensor) or p.shape != q.shape:
+        raise ValueError("jensen_shannon expects two density tensors of the same shape")
+    if (p < 0).any() or (q < 0).any():
+        raise ValueError("jensen_shannon expects non-negative densities")
+    if not dx > 0:
+        raise ValueError(f"dx should be the positive grid spacing, got {dx}")
+    m = 0.5 * (p + q)
+    kl_pm = torch.where(p > 0, p * (torch.log(p) - torch.log(m)), torch.zeros_like(p))
+    kl_qm = torch.where(q > 0, q * (torch.log(q) - torch.log(m)), torch.zeros_like(q))
+    return 0.5 * (kl_pm.sum() + kl_qm.sum()) * dx
+
+
+# ------------------------------------------------------------------ WGAN-GP (5.7)-(5.8)
+def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """The WGAN-GP penalty ``E[(||grad_x f(x_hat)||_2 - 1)^2]`` (eq. 5.8), a 0-d tensor.
+
+    ``x_hat = eps * real + (1 - eps) * fake`` lies on the segment between a real and a fake sample.
+    ``real``, ``fake``: ``(N, ...)``, same shape; ``eps``: ``(N, 1, ..., 1)`` (or ``(N,)``) in [0, 1],
+    passed in so that the result is deterministic. ``critic(x)`` returns ``(N,)`` or ``(N, 1)``
+    scores. The graph is kept (``create_graph=True``) so the penalty can be back-propagated
+    into the critic's weights. The gradient norm is taken per sample over all non-batch dims.
+    """
+    if not isinstance(real, torch.Tensor) or not isinstance(fake, torch.Tensor) or real.shape != fake.shape:
+        raise ValueError("gradient_penalty expects real and fake batches as tensors of the same shape (N, ...)")
+    if real.shape[0] == 0:
+        raise ValueError("gradient_penalty got an empty batch")
+    eps = torch.as_tensor(eps, dtype=real.dtype, device=real.device)
+    if eps.shape[0] != real.shape[0] or eps.numel() != real.shape[0]:
+        raise ValueError(f"eps should hold one mixing weight per sample, shape (N, 1, ...); "
+                         f"got {tuple(eps.shape)} for N={real.shape[0]}")
+    if (eps < 0).any() or (eps > 1).any():
+        raise ValueError("eps should lie in [0, 1]")
+    eps = eps.reshape(-1, *([1] * (real.dim() - 1)))
+    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    scores = critic(x_hat)
+    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    norm = grad.flatten(1).norm(dim=1)
+    return ((norm - 1) ** 2).mean()
+
+
+def wgan_critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """The critic's loss ``E[f(G(z))] - E[f(x)]`` (eq. 5.7; add ``lambda *`` the gradient penalty)."""
+    _check_logits(real_scores, "real_scores")
+    _check_logits(fake_scores, "fake_scores")
+    return fake_scores.mean() - real_scores.mean()
+
+
+def wgan_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    """The WGAN generator loss ``-E[f(G(z))]``."""
+    _check_logits(fake_scores, "fake_scores")
+    return -fake_scores.mean()
+
+
+# ------------------------------------------------------------------ the game V(x, y) = x y
+def gda_xy(x0: float, y0: float, lr: float, steps: int, simultaneous: bool = True) -> torch.Tensor:
+    """Gradient descent in x, ascent in y, on ``V(x, y) = x y``; returns the path ``(steps + 1, 2)``.
+
+    The equilibrium is (0, 0). Simultaneous updates multiply the distance to it by
+    ``sqrt(1 + lr^2)`` at every step (an outward spiral); alternating updates (y sees the new x)
+    stay on a bounded orbit that never converges.
+    """
+    if steps < 0 or not lr > 0:
+        raise ValueError(f"gda_xy needs steps >= 0 and lr > 0, got steps={steps}, lr={lr}")
+    path = torch.empty(steps + 1, 2, dtype=torch.float64)
+    x, y = float(x0), float(y0)
+    path[0] = torch.tensor([x, y])
+    for t in range(steps):
+        if simultaneous:
+            x, y = x - lr * y, y + lr * x      # dV/dx = y, dV/dy = x
+        else:
+            x = x - lr * y
+            y = y + lr * x
+        path[t + 1] = torch.tensor([x, y])
+    return path
+
+
+# ------------------------------------------------------------------ remedies for mode collapse
+def minibatch_stddev(h: torch.Tensor, group_size: int = 4) -> torch.Tensor:
+    """Append the minibatch standard deviation as one extra feature (Karras et al. 2018).
+
+    ``h``: ``(N, F)`` or ``(N, C, H, W)``. The batch is split into groups of ``group_size``
+    (or fewer when N is small); within each group we take the standard deviation of every
+    feature across samples, average it into one number, and append it to every sample of
+    the group: ``(N, F + 1)`` or ``(N, C + 1, H, W)``. A collapsed generator produces groups
+    with near-zero spread, which the discriminator can now see.
+    """
+    if h.dim() not in (2, 4) or h.shape[0] == 0:
+        raise ValueError(f"minibatch_stddev expects a non-empty (N, F) or (N, C, H, W) tensor, got {tuple(h.shape)}")
+    n = h.shape[0]
+    g = min(group_size, n)
+    while n % g:
+        g -= 1
+    grouped = h.reshape(g, n // g, *h.shape[1:])            # member, group, features...
+    std = (grouped.var(dim=0, unbiased=False) + 1e-8).sqrt()  # group, features...
+    stat = std.flatten(1).mean(dim=1)                        # one number per group
+    stat = stat.repeat(g)                                    # back to (N,), same layout as reshape
+    if h.dim() == 2:
+        return torch.cat([h, stat[:, None]], dim=1)
+    return torch.cat([h, stat[:, None, None, None].expand(n, 1, *h.shape[2:])], dim=1)
+
+
+def pack(x: torch.Tensor, m: int) -> torch.Tensor:
+    """PacGAN packing (Lin et al. 2018): ``(N, d) -> (N / m, m * d)``, m samples judged jointly."""
+    if x.dim() != 2 or m < 1 or x.shape[0] % m:
+        raise ValueError(f"pack expects (N, d) with N divisible by m={m}, got {tuple(x.shape)}")
+    return x.reshape(x.shape[0] // m, m * x.shape[1])
+
+
+class Generator2D(nn.Module):
+    """An MLP generator ``(N, z_dim) -> (N, 2)`` for the 2-D mixtures."""
+
+    def __init__(self, z_dim: int = 2, hidden: int = 128, depth: int = 3):
+        super().__init__()
+        layers, d = [], z_dim
+        for _ in range(depth):
+            layers += [nn.Linear(d, hidden), nn.ReLU()]
+            d = hidden
+        layers.append(nn.Linear(d, 2))
+        self.net = nn.Sequential(*layers)
+        self.z_dim = z_dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.dim() != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"Generator2D expects noise of shape (N, {self.z_dim}), got {tuple(z.shape)}")
+        return self.net(z)
+
+
+class Discriminator2D(nn.Module):
+    """An MLP discriminator (or WGAN critic) on 2-D points: ``(N, 2) -> (N / pack,)`` logits.
+
+    ``pack > 1`` judges ``pack`` samples at once (PacGAN); ``mbstd=True`` appends the
+    minibatch standard deviation to the last hidden layer.
+    """
+
+    def __init__(self, hidden: int = 128, depth: int = 3, pack: int = 1, mbstd: bool = False):
+        super().__init__()
+        self.pack_size, self.mbstd = pack, mbstd
+        layers, d = [], 2 * pack
+        for _ in range(depth - 1):
+            layers += [nn.Linear(d, hidden), nn.LeakyReLU(0.2)]
+            d = hidden
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Linear(d + int(mbstd), hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 2 or x.shape[1] != 2:
+            raise ValueError(f"Discriminator2D expects points of shape (N, 2), got {tuple(x.shape)}")
+        h = self.body(pack(x, self.pack_size))
+        if self.mbstd:
+            h = minibatch_stddev(h)
+        return self.head(h).squeeze(1)
+
+
+@dataclasses.dataclass
+class Toy2DConfig:
+    """Settings of one 2-D GAN run. ``method``: "gan" (non-saturating), "saturating",
+    "wgan-gp", "pacgan" (pack 2) or "mbstd"."""
+
+    method: str = "gan"
+    steps: int = 2000
+    batch_size: int = 256
+    lr: float = 1e-3
+    z_dim: int = 2
+    hidden: int = 128
+    n_critic: int = 1
+    gp_weight: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.method not in ("gan", "saturating", "wgan-gp", "pacgan", "mbstd"):
+            raise ValueError(f"method should be one of gan, saturating, wgan-gp, pacgan, mbstd; got {self.method!r}")
+
+
+def make_gan_step(G, D, opt_g, opt_d, cfg: Toy2DConfig, generator: torch.Generator | None = None):
+    """One alternating training step for ``gm.train.fit(..., manual=True)``.
+
+    ``step((x,))`` updates D (``cfg.n_critic`` times) with G frozen, then G once with D frozen,
+    and returns a dict of floats. The losses follow ``cfg.method``.
+    """
+    wgan = cfg.method == "wgan-gp"
+    device = next(G.parameters()).device
+
+    def noise(n):
+        return torch.randn(n, G.z_dim, device=device, generator=generator)
+
+    def step(batch):
+        (x,) = batch if isinstance(batch, (tuple, list)) else (batch,)
+        n = x.shape[0]
+        # 1) discriminator / critic: G is frozen (no_grad on its output)
+        for _ in range(cfg.n_critic):
+            with torch.no_grad():
+                fake = G(noise(n))
+            real_out, fake_out = D(x), D(fake)
+            if wgan:
+                eps = torch.rand(n, 1, device=device, generator=generator)
+                gp = gradient_penalty(D, x, fake, eps)
+                loss_d = wgan_critic_loss(real_out, fake_out) + cfg.gp_weight * gp
+            else:
+                loss_d = discriminator_loss(real_out, fake_out)
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+        # 2) generator: gradients flow through D, but only G's optimizer steps
+        fake_out = D(G(noise(n)))
+        if wgan:
+            loss_g = wgan_generator_loss(fake_out)
+        elif cfg.method == "saturating":
+            loss_g = generator_loss_saturating(fake_out)
+        else:
+            loss_g = generator_loss_nonsaturating(fake_out)
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        out = {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+        if not wgan:
+            out["D(x)"] = torch.sigmoid(real_out).mean().item()
+            out["D(G(z))"] = torch.sigmoid(fake_out).mean().item()
+        return out
+
+    return step
+
+
+def _surface(D, lim: float, n: int) -> torch.Tensor:
+    xs = torch.linspace(-lim, lim, n)
+    grid = torch.stack(torch.meshgrid(xs, xs, indexing="xy"), -1).reshape(-1, 2)
+    device = next(D.parameters()).device
+    with torch.no_grad():
+        if getattr(D, "pack_size", 1) > 1 or getattr(D, "mbstd", False):
+            # a packed / mbstd critic sees each grid point repeated: judge the point on its own
+            reps = D.pack_size
+            out = D(grid.to(device).repeat_interleave(reps, 0))
+        else:
+            out = D(grid.to(device))
+    return out.reshape(n, n).cpu()
+
+
+def train_toy2d(mixture, cfg: Toy2DConfig, snapshot_every: int = 0, lim: float | None = None,
+                n_snapshot: int = 1000, progress: bool = True):
+    """Train a GAN on a 2-D mixture (``gm.data.ring8()`` / ``grid25()``) with ``gm.train.fit``.
+
+    Returns ``(G, D, history, snapshots)``. ``snapshots`` is a list of dicts
+    ``{"step", "samples" (n_snapshot, 2), "surface" (64, 64) logits on [-lim, lim]^2}``
+    taken every ``snapshot_every`` steps (0: none) with the same fixed noise.
+    """
+    from . import data, runtime, train
+
+    runtime.seed_everything(cfg.seed)
+    device = runtime.device()
+    G = Generator2D(cfg.z_dim, cfg.hidden).to(device)
+    pack_m = 2 if cfg.method == "pacgan" else 1
+    D = Discriminator2D(cfg.hidden, pack=pack_m, mbstd=cfg.method == "mbstd").to(device)
+    betas = (0.0, 0.9) if cfg.method == "wgan-gp" else (0.5, 0.999)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=betas)
+    gen = runtime.generator(cfg.seed + 1, device=device)
+    x = mixture.sample(max(20 * cfg.batch_size, 20_000), generator=torch.Generator().manual_seed(cfg.seed)).to(device)
+    batches = data.Batches(x, batch_size=cfg.batch_size, seed=cfg.seed)
+    inner = make_gan_step(G, D, opt_g, opt_d, cfg, generator=gen)
+    lim = float(lim if lim is not None else mixture.means.abs().max().item() * 1.5)
+    z_fixed = torch.randn(n_snapshot, cfg.z_dim, generator=torch.Generator().manual_seed(1234)).to(device)
+    snapshots, count = [], [0]
+
+    def snap():
+        with torch.no_grad():
+            snapshots.append({"step": count[0], "samples": G(z_fixed).cpu(), "surface": _surface(D, lim, 64)})
+
+    def step(batch):
+        if snapshot_every and count[0] % snapshot_every == 0:
+            snap()
+        out = inner(batch)
+        count[0] += 1
+        return out
+
+    history = train.fit(nn.ModuleDict({"G": G, "D": D}), step, batches, optimizer={"g": opt_g, "d": opt_d},
+                        manual=True, steps=cfg.steps, desc=f"{cfg.method}", progress=progress)
+    if snapshot_every:
+        snap()
+    return G, D, history, snapshots
+
+
+# ------------------------------------------------------------------ DCGAN (Radford et al. 2016)
+def _dcgan_init(module: nn.Module) -> None:
+    # DCGAN: all weights from N(0, 0.02); batch-norm scales from N(1, 0.02)
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if getattr(module, "bias", None) is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class DCGenerator(nn.Module):
+    """DCGAN generator for 28x28 images: ``(N, z_dim)`` [, labels ``(N,)``] -> ``(N, 1, 28, 28)`` in [-1, 1].
+
+    Transposed convolutions 1 -> 7 -> 14 -> 28, batch norm and ReLU in between, tanh at the end,
+    no fully connected hidden layer. With ``n_classes > 0`` it is conditional: the label's
+    embedding is concatenated to z (a conditional GAN, Mirza and Osindero 2014).
+    """
+
+    def __init__(self, z_dim: int = 64, width: int = 64, n_classes: int = 0):
+        super().__init__()
+        self.z_dim, self.n_classes = z_dim, n_classes
+        self.embed = nn.Embedding(n_classes, 16) if n_classes else None
+        d_in = z_dim + (16 if n_classes else 0)
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(d_in, 2 * width, 7, 1, 0, bias=False), nn.BatchNorm2d(2 * width), nn.ReLU(True),
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(True),
+            nn.ConvTranspose2d(width, 1, 4, 2, 1), nn.Tanh(),
+        )
+        self.apply(_dcgan_init)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if z.dim() != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"DCGenerator expects noise of shape (N, {self.z_dim}), got {tuple(z.shape)}")
+        if self.n_classes:
+            if y is None or y.shape != (z.shape[0],):
+                raise ValueError("a conditional DCGenerator needs integer labels y of shape (N,)")
+            z = torch.cat([z, self.embed(y)], dim=1)
+        return self.net(z[:, :, None, None])
+
+
+class DCDiscriminator(nn.Module):
+    """DCGAN discriminator: ``(N, 1, 28, 28)`` in [-1, 1] [, labels] -> ``(N,)`` logits.
+
+    Strided convolutions 28 -> 14 -> 7 -> 1 (no pooling), LeakyReLU(0.2), batch norm on the
+    middle layer only, no fully connected hidden layer. With ``n_classes > 0`` the label is
+    fed as extra one-hot image channels. ``batch_norm=False`` suits WGAN-GP critics.
+    """
+
+    def __init__(self, width: int = 64, n_classes: int = 0, batch_norm: bool = True):
+        super().__init__()
+        self.n_classes = n_classes
+        c_in = 1 + n_classes
+        self.net = nn.Sequential(
+            nn.Conv2d(c_in, width, 4, 2, 1), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(width, 2 * width, 4, 2, 1, bias=not batch_norm),
+            nn.BatchNorm2d(2 * width) if batch_norm else nn.Identity(), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(2 * width, 1, 7, 1, 0),
+        )
+        self.apply(_dcgan_init)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+            raise ValueError(f"DCDiscriminator expects images of shape (N, 1, 28, 28), got {tuple(x.shape)}")
+        if self.n_classes:
+            if y is None or y.shape != (x.shape[0],):
+                raise ValueError("a conditional DCDiscriminator needs integer labels y of shape (N,)")
+            onehot = F.one_hot(y, self.n_classes).to(x.dtype)[:, :, None, None].expand(-1, -1, 28, 28)
+            x = torch.cat([x, onehot], dim=1)
+        return self.net(x).flatten()
+
+
+def to_tanh_range(x: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] -> [-1, 1] (the range of the generator's tanh)."""
+    return 2 * x - 1
+
+
+def from_tanh_range(x: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] -> [0, 1], clamped."""
+    return ((x + 1) / 2).clamp(0, 1)
+
+
+def interpolate_latents(z0: torch.Tensor, z1: torch.Tensor, n: int, spherical: bool = True) -> torch.Tensor:
+    """``n`` points from ``z0`` to ``z1`` (both ``(z_dim,)``), endpoints included: ``(n, z_dim)``.
+
+    ``spherical=True`` uses slerp, which keeps the norm near sqrt(z_dim) where Gaussian noise
+    lives; a straight line passes through the low-norm middle that G rarely saw in training.
+    """
+    if z0.shape != z1.shape or z0.dim() != 1 or n < 2:
+        raise ValueError("interpolate_latents expects two (z_dim,) vectors and n >= 2")
+    t = torch.linspace(0, 1, n, dtype=z0.dtype, device=z0.device)[:, None]
+    if not spherical:
+        return (1 - t) * z0 + t * z1
+    cos = (z0 @ z1) / (z0.norm() * z1.norm())
+    omega = torch.arccos(cos.clamp(-1 + 1e-7, 1 - 1e-7))
+    so = torch.sin(omega)
+    return (torch.sin((1 - t) * omega) / so) * z0 + (torch.sin(t * omega) / so) * z1
+
+
+# ------------------------------------------------------------------ exercises
+def _logit_pairs():
+    g = torch.Generator().manual_seed(5)
+    return [
+        _ex.Case(args=(torch.randn(16, generator=g), torch.randn(16, generator=g)), note="small logits"),
+        _ex.Case(args=(torch.randn(8, 1, generator=g), torch.randn(12, 1, generator=g)),
+                 note="shape (N, 1), different batch sizes"),
+        _ex.Case(args=(torch.tensor([200.0, -150.0, 30.0]), torch.tensor([-300.0, 120.0])),
+                 note="huge logits: a confident discriminator (no log of zero allowed)"),
+        _ex.Case(args=(torch.zeros(4), torch.zeros(4)), note="D(x) = 1/2 everywhere: loss = 2 log 2"),
+    ]
+
+
+def _fake_logit_cases():
+    g = torch.Generator().manual_seed(6)
+    return [
+        _ex.Case(args=(torch.randn(32, generator=g),), note="small logits"),
+        _ex.Case(args=(3 * torch.randn(10, 1, generator=g),), note="shape (N, 1)"),
+        _ex.Case(args=(torch.tensor([-500.0, -40.0, 0.0, 60.0]),),
+                 note="D confidently rejects the fakes (very negative logits)"),
+    ]
+
+
+def _gp_cases():
+    g = torch.Generator().manual_seed(7)
+    torch.manual_seed(7)
+    lin = nn.Linear(2, 1)
+    mlp = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1))
+    conv = nn.Sequential(nn.Conv2d(1, 3, 3), nn.Tanh(), nn.Flatten(), nn.Linear(3 * 4 * 4, 1))
+    return [
+        _ex.Case(args=(lin, torch.randn(6, 2, generator=g), torch.randn(6, 2, generator=g),
+                       torch.rand(6, 1, generator=g)), note="linear critic on 2-D points"),
+        _ex.Case(args=(mlp, torch.randn(9, 2, generator=g), torch.randn(9, 2, generator=g),
+                       torch.rand(9, 1, generator=g)), note="MLP critic"),
+        _ex.Case(args=(conv, torch.randn(4, 1, 6, 6, generator=g), torch.randn(4, 1, 6, 6, generator=g),
+                       torch.rand(4, 1, 1, 1, generator=g)), note="images: the norm is over all pixels of a sample"),
+        _ex.Case(args=(mlp, torch.randn(5, 2, generator=g), torch.randn(5, 2, generator=g), torch.zeros(5, 1)),
+                 note="eps = 0: x_hat is the fake sample"),
+    ]
+
+
+def _compare_scalar_with_graph(got, expected):
+    if not isinstance(got, torch.Tensor):
+        return f"the output should be a torch tensor, got {type(got).__name__}"
+    if got.numel() != 1:
+        return f"the output should be one number (a 0-d tensor), got shape {tuple(got.shape)}"
+    if not got.requires_grad:
+        return ("the penalty carries no gradient: call torch.autograd.grad with create_graph=True "
+                "so the critic can be trained on it")
+    return _ex.compare_outputs(got.detach().reshape(()), expected.detach(), atol=1e-5, rtol=1e-4)
+
+
+_ex.register(
+    "gan.discriminator_loss",
+    reference=discriminator_loss,
+    cases=_logit_pairs,
+    hint=("-log sigmoid(a) = softplus(-a) and -log(1 - sigmoid(a)) = softplus(a); average each term over "
+          "its own batch and add them. Never compute log(sigmoid(a)) directly."),
+)
+_ex.register(
+    "gan.generator_loss_nonsaturating",
+    reference=generator_loss_nonsaturating,
+    cases=_fake_logit_cases,
+    hint="The non-saturating loss is -mean(log D(G(z))) = mean(softplus(-a)) on the fake logits a.",
+)
+_ex.register(
+    "gan.gradient_penalty",
+    reference=gradient_penalty,
+    cases=_gp_cases,
+    hint=("Build x_hat = eps * real + (1 - eps) * fake with requires_grad, take "
+          "torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True), flatten it per sample, "
+          "take the L2 norm of each row and average (norm - 1)^2."),
+    compare=_compare_scalar_with_graph,
+)

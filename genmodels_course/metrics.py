@@ -1,0 +1,177 @@
+"""Numbers that compare generative models: Frechet distance, mode coverage, bits per dimension.
+
+The Frechet distance here is measured on the features of the package's own small
+classifiers (:func:`feature_net`), trained by our code on first use and cached, not on
+Inception features: numbers are comparable across the chapters of this book, not with
+published FID values.
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from . import data as _data
+from . import runtime
+
+
+# ---------------------------------------------------------------- Frechet distance
+def _stats(feats) -> tuple[np.ndarray, np.ndarray]:
+    f = feats.detach().double().cpu().numpy() if isinstance(feats, torch.Tensor) else np.asarray(feats, dtype=np.float64)
+    if f.ndim != 2 or len(f) < 2:
+        raise ValueError(f"features must have shape (N, D) with N >= 2, got {f.shape}")
+    return f.mean(0), np.cov(f, rowvar=False)
+
+
+def frechet_distance(feats_a, feats_b) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets ``(N, D)`` and ``(M, D)``.
+
+    d^2 = |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a^{1/2} S_b S_a^{1/2})^{1/2})
+    (Heusel et al. 2017). The matrix square root goes through symmetric eigendecompositions,
+    which stay real and stable for the rank-deficient covariances of small samples.
+    """
+    mu_a, s_a = _stats(feats_a)
+    mu_b, s_b = _stats(feats_b)
+    if mu_a.shape != mu_b.shape:
+        raise ValueError(f"feature dimensions differ: {mu_a.shape[0]} vs {mu_b.shape[0]}")
+    w, v = np.linalg.eigh(s_a)
+    root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    middle = root_a @ s_b @ root_a
+    tr_cross = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    d2 = float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2 * tr_cross)
+    return max(d2, 0.0)
+
+
+# ---------------------------------------------------------------- feature networks
+class FeatureNet(nn.Module):
+    """A small CNN classifier for 28x28 grey images; ``features(x)`` is its 128-d penultimate layer."""
+
+    def __init__(self, n_classes: int = 10):
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU())
+        self.head = nn.Linear(128, n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, 1, 28, 28)`` in [0, 1] -> ``(N, 128)``."""
+        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+            raise ValueError(f"FeatureNet expects images of shape (N, 1, 28, 28) in [0, 1], got {tuple(x.shape)}")
+        return self.conv(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+_LOADERS = {"mnist": _data.load_mnist, "fashion_mnist": _data.load_fashion_mnist}
+_NETS: dict = {}
+
+
+def _feature_settings() -> dict:
+    return runtime.pick(quick=dict(n_train=6000, epochs=1), cpu=dict(n_train=None, epochs=2),
+                        gpu=dict(n_train=None, epochs=4))
+
+
+def feature_net(dataset: str = "mnist", n_train: int | None = None, epochs: int | None = None,
+                seed: int = 0, verbose: bool = True) -> FeatureNet:
+    """The package's classifier for ``dataset`` ('mnist' or 'fashion_mnist'), in eval mode.
+
+    Trained by our own code on the training split the first time (sizes from the active
+    profile unless given), then cached as safetensors in the course's cache folder.
+    """
+    from safetensors.torch import load_file, save_file
+
+    if dataset not in _LOADERS:
+        raise ValueError(f"dataset must be one of {sorted(_LOADERS)}, got {dataset!r}")
+    s = _feature_settings()
+    n_train = s["n_train"] if n_train is None else n_train
+    epochs = s["epochs"] if epochs is None else epochs
+    key = f"{dataset}-n{n_train or 'all'}-e{epochs}-s{seed}"
+    dev = runtime.device()
+    if key in _NETS:
+        return _NETS[key]
+    net = FeatureNet().to(dev)
+    path = _data.cache_dir() / "feature_nets" / f"{key}.safetensors"
+    if path.exists():
+        net.load_state_dict(load_file(str(path), device=str(dev)))
+    else:
+        from .train import fit
+
+        x, y = _LOADERS[dataset](train=True, n=n_train)
+        torch.manual_seed(seed)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        batches = _data.Batches(x, y, batch_size=128, seed=seed)
+        fit(net, lambda b: F.cross_entropy(net(b[0]), b[1]), batches, optimizer=opt, epochs=epochs,
+            desc=f"feature net ({dataset})", progress=verbose)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        os.close(fd)
+        save_file({k: v.contiguous().cpu() for k, v in net.state_dict().items()}, tmp)
+        os.replace(tmp, path)
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    _NETS[key] = net
+    return net
+
+
+@torch.no_grad()
+def features(x: torch.Tensor, dataset: str = "mnist", batch_size: int = 1000) -> torch.Tensor:
+    """Classifier features ``(N, 128)`` of images ``(N, 1, 28, 28)`` in [0, 1]."""
+    net = feature_net(dataset)
+    dev = next(net.parameters()).device
+    return torch.cat([net.features(x[i:i + batch_size].to(dev).float()) for i in range(0, len(x), batch_size)])
+
+
+def fid(x_a: torch.Tensor, x_b: torch.Tensor, dataset: str = "mnist") -> float:
+    """Frechet distance between two image sets on the features of :func:`feature_net`."""
+    return frechet_distance(features(x_a, dataset), features(x_b, dataset))
+
+
+@torch.no_grad()
+def accuracy(logits_or_model, x=None, y=None, batch_size: int = 1000) -> float:
+    """Classification accuracy: ``accuracy(logits, y=labels)`` or ``accuracy(model, x, y)``."""
+    if isinstance(logits_or_model, nn.Module):
+        model = logits_or_model
+        preds = torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+    else:
+        preds = logits_or_model.argmax(1)
+    return float((preds == y.to(preds.device)).float().mean())
+
+
+# ---------------------------------------------------------------- 2-D mixtures
+def mode_coverage(samples: torch.Tensor, means: torch.Tensor, sigma: float, min_count: int = 1) -> dict:
+    """Modes covered and share of high-quality samples on a 2-D Gaussian mixture.
+
+    A sample is *high quality* when it lies within 3 sigma of its nearest mode; a mode is
+    *covered* when at least ``min_count`` high-quality samples fall near it (the convention of
+    the VEEGAN and PacGAN benchmarks). Returns ``{"modes": int, "high_quality": fraction,
+    "counts": list of high-quality samples per mode}``.
+    """
+    samples = torch.as_tensor(samples, dtype=torch.float32).cpu()
+    means = torch.as_tensor(means, dtype=torch.float32).cpu()
+    if samples.ndim != 2 or samples.shape[1] != means.shape[1]:
+        raise ValueError(f"samples must have shape (n, {means.shape[1]}), got {tuple(samples.shape)}")
+    if len(samples) == 0:
+        raise ValueError("mode_coverage got no samples")
+    d = torch.cdist(samples, means)  # (n, K)
+    dist, nearest = d.min(1)
+    good = dist <= 3 * sigma
+    counts = torch.bincount(nearest[good], minlength=len(means))
+    return {"modes": int((counts >= min_count).sum()), "high_quality": float(good.float().mean()),
+            "counts": counts.tolist()}
+
+
+def bits_per_dim(nll_nats: torch.Tensor | float, num_dims: int) -> float:
+    """Convert a negative log-likelihood per example (nats) to bits per dimension."""
+    if num_dims <= 0:
+        raise ValueError(f"num_dims must be positive, got {num_dims}")
+    nll = float(nll_nats.mean()) if isinstance(nll_nats, torch.Tensor) else float(nll_nats)
+    return nll / (num_dims * math.log(2))

@@ -1,0 +1,115 @@
+"""Where and how code runs: the device, seeding, the active profile and autocast.
+
+The device is chosen once (cuda, then mps, then cpu) so that every chapter puts its
+data and models in the same place. The *profile* decides how big an experiment is:
+
+* ``quick``: ``GENMODELS_QUICK=1`` (tests and CI): seconds per notebook on a CPU;
+* ``gpu``: CUDA is available: the full experiments of the book;
+* ``cpu``: otherwise: smaller experiments that finish in minutes on a laptop.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import random
+
+import numpy as np
+import torch
+
+PROFILES = ("quick", "cpu", "gpu")
+
+
+@functools.lru_cache(maxsize=None)
+def device() -> torch.device:
+    """The device every chapter uses: cuda, then mps, then cpu (chosen once per process)."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def profile() -> str:
+    """``"quick"`` when ``GENMODELS_QUICK=1``, else ``"gpu"`` with CUDA, else ``"cpu"``."""
+    flag = os.environ.get("GENMODELS_QUICK", "").strip().lower()
+    if flag in ("1", "true", "yes", "on"):
+        return "quick"
+    return "gpu" if torch.cuda.is_available() else "cpu"
+
+
+class Settings(dict):
+    """A dict whose keys can also be read as attributes: ``cfg.epochs``."""
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(
+                f"no setting {key!r}; the active profile defines {sorted(self)}") from None
+
+    def __setattr__(self, key, value):
+        self[key] = value
+
+
+def pick(quick: dict | None = None, cpu: dict | None = None, gpu: dict | None = None,
+         **common) -> Settings:
+    """Return the settings of the active profile.
+
+    ``common`` holds what all profiles share, ``cpu`` is the base, and ``quick`` and ``gpu``
+    override it key by key, so a notebook only writes what differs::
+
+        cfg = pick(quick=dict(epochs=1, n=2_000), cpu=dict(epochs=3, n=None), gpu=dict(epochs=30))
+    """
+    for name, value in (("quick", quick), ("cpu", cpu), ("gpu", gpu)):
+        if value is not None and not isinstance(value, dict):
+            raise TypeError(f"pick({name}=...) expects a dict of settings, got {type(value).__name__}")
+    active = profile()
+    settings = Settings(common)
+    settings.update(cpu or {})
+    if active == "quick":
+        settings.update(quick or {})
+    elif active == "gpu":
+        settings.update(gpu or {})
+    return settings
+
+
+def seed_everything(seed: int = 0, deterministic: bool = False) -> None:
+    """Seed Python's, NumPy's and torch's generators; optionally ask torch for deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def generator(seed: int = 0, device: torch.device | str | None = None) -> torch.Generator:
+    """A seeded ``torch.Generator`` on ``device`` (default: the course's device)."""
+    g = torch.Generator(device=device if device is not None else globals()["device"]())
+    g.manual_seed(seed)
+    return g
+
+
+def autocast_dtype() -> torch.dtype | None:
+    """bf16 on a CUDA device that supports it, else ``None`` (no autocast)."""
+    if device().type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+def autocast(enabled: bool = True):
+    """Mixed precision where it pays (bf16 on CUDA); a no-op context on CPU and MPS."""
+    dtype = autocast_dtype()
+    if not enabled or dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type="cuda", dtype=dtype)
+
+
+def describe() -> str:
+    """One line for the top of a notebook: profile, device and torch version."""
+    dev = device()
+    name = torch.cuda.get_device_name(0) if dev.type == "cuda" else dev.type
+    return f"profile={profile()} device={name} torch={torch.__version__}"

@@ -1,0 +1,240 @@
+"""The one training loop every chapter uses.
+
+A chapter writes only what is particular to its model, the *step*: it takes a batch and
+returns the loss (and, optionally, a dict of other numbers to log). :func:`fit` does the
+rest: device-side batches, autocast, backward, gradient clipping, the optimizer, an
+exponential moving average of the weights, a progress bar, a history, a guard against
+NaN losses, and atomic checkpoints from which an interrupted run resumes exactly.
+
+    def step(batch):
+        (x,) = batch
+        return loss_fn(model, x)
+
+    history = fit(model, step, Batches(x_train, batch_size=128), optimizer=opt, epochs=5)
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import runtime
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; the model holds the last weights known to be finite."""
+
+
+class History(dict):
+    """Logged values: ``history["loss"]`` is a list of floats, ``history["step"]`` the steps."""
+
+    def log(self, step: int, values: dict) -> None:
+        self.setdefault("step", []).append(int(step))
+        for k, v in values.items():
+            self.setdefault(k, []).append(float(v))
+
+    def last(self, key: str = "loss") -> float:
+        return self[key][-1]
+
+    def mean(self, key: str = "loss", last: int = 50) -> float:
+        values = self[key][-last:]
+        return sum(values) / len(values)
+
+
+class EMA:
+    """An exponential moving average of a model's weights (``decay`` close to 1).
+
+    Sampling from the averaged weights usually gives better images than the raw ones
+    (diffusion, GANs); ``module`` is the averaged copy, ``copy_to(model)`` overwrites a model.
+    """
+
+    def __init__(self, model: nn.Module, decay: float = 0.999):
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"EMA decay must be in (0, 1), got {decay}")
+        self.decay = decay
+        self.module = copy.deepcopy(model).eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        for e, p in zip(self.module.parameters(), model.parameters()):
+            e.lerp_(p.detach(), 1.0 - self.decay)
+        for e, b in zip(self.module.buffers(), model.buffers()):
+            e.copy_(b)
+
+    def copy_to(self, model: nn.Module) -> None:
+        model.load_state_dict(self.module.state_dict())
+
+    def state_dict(self) -> dict:
+        return self.module.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.module.load_state_dict(state)
+
+
+# ---------------------------------------------------------------- checkpoints
+def _plain(config):
+    if config is None:
+        return None
+    if dataclasses.is_dataclass(config):
+        return {"__class__": type(config).__name__, **dataclasses.asdict(config)}
+    if isinstance(config, dict):
+        return dict(config)
+    raise TypeError(f"config must be a dataclass or a dict, got {type(config).__name__}")
+
+
+def save_checkpoint(path, **state) -> Path:
+    """Write ``state`` to ``path`` atomically: a temporary file in the same folder, then a rename.
+
+    A crash during the write leaves the previous checkpoint intact. Configs (dataclasses)
+    are stored as plain dicts so that loading needs no pickled classes.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if "config" in state:
+        state["config"] = _plain(state["config"])
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def load_checkpoint(path, map_location=None) -> dict:
+    """Load a checkpoint with ``weights_only=True`` (tensors and plain Python values only)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    return torch.load(path, map_location=map_location or "cpu", weights_only=True)
+
+
+# ---------------------------------------------------------------- the loop
+def _as_dict(optimizer) -> dict:
+    if optimizer is None:
+        return {}
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return {"opt": optimizer}
+    if isinstance(optimizer, dict) and all(isinstance(o, torch.optim.Optimizer) for o in optimizer.values()):
+        return dict(optimizer)
+    raise TypeError("optimizer must be a torch optimizer or a dict of them")
+
+
+def _to_float(v) -> float:
+    return float(v.detach().float().item()) if isinstance(v, torch.Tensor) else float(v)
+
+
+def _finite_params(model: nn.Module) -> bool:
+    return all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def fit(model: nn.Module, step: Callable, batches, *, optimizer=None, steps: int | None = None,
+        epochs: float | None = None, grad_clip: float | None = None, ema: EMA | None = None,
+        checkpoint=None, checkpoint_every: int | None = None, config=None, manual: bool = False,
+        amp: bool = True, log_every: int = 1, guard_every: int = 50, desc: str = "train",
+        progress: bool = True, history: History | None = None) -> History:
+    """Train ``model`` for ``steps`` optimizer steps (or ``epochs`` passes over ``batches``).
+
+    * ``step(batch)`` returns a loss tensor, or ``(loss, logs)``; with ``manual=True`` it
+      updates the weights itself (GANs: several optimizers) and returns a dict of logs.
+    * ``batches`` is a :class:`genmodels_course.data.Batches` (anything with ``next_batch()``,
+      ``len()`` and ``state_dict()`` works).
+    * ``checkpoint``: a path; if the file exists the run resumes from it, and it is rewritten
+      (atomically) every ``checkpoint_every`` steps and at the end.
+    * A NaN or infinite loss raises :class:`NonFiniteLossError` after restoring the last
+      snapshot (taken every ``guard_every`` steps) whose weights were finite.
+    """
+    if (steps is None) == (epochs is None):
+        raise ValueError("give exactly one of steps=... or epochs=...")
+    if steps is None:
+        if epochs <= 0:
+            raise ValueError(f"epochs must be positive, got {epochs}")
+        steps = max(1, math.ceil(epochs * len(batches)))
+    if steps <= 0:
+        raise ValueError(f"steps must be positive, got {steps}")
+    optimizers = _as_dict(optimizer)
+    if not optimizers and not manual:
+        raise ValueError("fit needs optimizer=... (or manual=True when step updates the weights itself)")
+    history = history if history is not None else History()
+    start = 0
+    ckpt_path = Path(checkpoint) if checkpoint is not None else None
+    if ckpt_path is not None and ckpt_path.exists():
+        state = load_checkpoint(ckpt_path, map_location=next(model.parameters()).device)
+        model.load_state_dict(state["model"])
+        for k, opt in optimizers.items():
+            opt.load_state_dict(state["optimizers"][k])
+        if ema is not None and state.get("ema") is not None:
+            ema.load_state_dict(state["ema"])
+        batches.load_state_dict(state["batches"])
+        torch.set_rng_state(state["torch_rng"])
+        history.clear()
+        history.update({k: list(v) for k, v in state["history"].items()})
+        start = int(state["step"])
+    every = checkpoint_every or max(1, steps // 10)
+
+    def write_checkpoint(done: int):
+        save_checkpoint(ckpt_path, model=model.state_dict(),
+                        optimizers={k: o.state_dict() for k, o in optimizers.items()},
+                        ema=ema.state_dict() if ema is not None else None,
+                        batches=batches.state_dict(), torch_rng=torch.get_rng_state(),
+                        history=dict(history), step=done, config=config)
+
+    snapshot = copy.deepcopy(model.state_dict())
+    model.train()
+    bar = tqdm(range(start, steps), desc=desc, initial=start, total=steps, disable=not progress,
+               dynamic_ncols=True, leave=True)
+    for i in bar:
+        batch = batches.next_batch()
+        with runtime.autocast(enabled=amp):
+            out = step(batch)
+        if manual:
+            if not isinstance(out, dict):
+                raise TypeError("with manual=True, step(batch) must return a dict of logged values")
+            logs, loss = {k: _to_float(v) for k, v in out.items()}, None
+        else:
+            loss, logs = (out if isinstance(out, tuple) else (out, {}))
+            if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
+                raise TypeError("step(batch) must return a scalar loss tensor (or (loss, logs))")
+            logs = {"loss": _to_float(loss), **{k: _to_float(v) for k, v in logs.items()}}
+        bad = [k for k, v in logs.items() if not math.isfinite(v)]
+        if bad:
+            model.load_state_dict(snapshot)
+            raise NonFiniteLossError(
+                f"{desc}: {', '.join(bad)} became {logs[bad[0]]} at step {i}. The model now holds the "
+                f"last weights known to be finite (from step {max(0, i - i % guard_every)} or later). "
+                "Try a smaller learning rate, gradient clipping (grad_clip=1.0), or check the data for NaNs.")
+        if not manual:
+            for opt in optimizers.values():
+                opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            for opt in optimizers.values():
+                opt.step()
+        if ema is not None:
+            ema.update(model)
+        done = i + 1
+        if done % guard_every == 0 and _finite_params(model):
+            snapshot = copy.deepcopy(model.state_dict())
+        if done % log_every == 0 or done == steps:
+            history.log(done, logs)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in list(logs.items())[:4]}, refresh=False)
+        if ckpt_path is not None and (done % every == 0 or done == steps):
+            write_checkpoint(done)
+    bar.close()
+    return history

@@ -1,0 +1,381 @@
+"""Variational autoencoders: the ELBO, the reparameterisation trick and the IWAE bound.
+
+Chapter 3 of the book. The notation follows the chapter: an observation ``x``, a latent
+code ``z`` with prior ``p(z) = N(0, I)``, a decoder ``p(x|z)`` (here a product of Bernoullis
+whose *logits* the network outputs) and an encoder ``q(z|x) = N(mu, diag(exp(logvar)))``.
+
+The pieces, each tied to an equation of the chapter:
+
+* :func:`gaussian_kl`         KL(q(z|x) || p(z)) in closed form, eq. (3.4)
+* :func:`reparameterise`      z = mu + sigma * eps, eq. (3.5)
+* :func:`bernoulli_nll`       -log p(x|z) from logits, eq. (3.6)
+* :func:`negative_elbo`       -ELBO = reconstruction + beta * KL, eqs. (3.3) and (3.8)
+* :func:`iwae_bound`          log (1/k) sum_i w_i with log-sum-exp, eq. (3.7)
+* :class:`VAE`                an MLP encoder and decoder, configured by :class:`VAEConfig`
+* :func:`log_weights`, :func:`iwae_nll`   importance weights and the test NLL estimate
+* :func:`active_units`, :func:`free_bits_kl`, :func:`kl_warmup`   posterior collapse
+* :func:`make_step`, :func:`inpaint`      a training step for ``gm.train.fit``; in-painting
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import exercises as _ex
+from .nn import MLP
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def _check_pair(mu: torch.Tensor, logvar: torch.Tensor, fn: str) -> None:
+    if not isinstance(mu, torch.Tensor) or not isinstance(logvar, torch.Tensor):
+        raise ValueError(f"{fn} expects torch tensors mu and logvar, got {type(mu).__name__} and {type(logvar).__name__}")
+    if mu.shape != logvar.shape:
+        raise ValueError(f"{fn} expects mu and logvar of the same shape (..., d), got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    if mu.dim() == 0 or mu.shape[-1] == 0:
+        raise ValueError(f"{fn} expects tensors with a latent dimension d >= 1 as the last axis, got shape {tuple(mu.shape)}")
+
+
+# ------------------------------------------------------------------ the ELBO's pieces
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL( N(mu, diag(exp(logvar))) || N(0, I) ), eq. (3.4).
+
+    ``mu``, ``logvar``: ``(..., d)``. Returns ``(...,)``: the KL summed over the last
+    (latent) dimension, one value per example:
+    ``1/2 * sum(sigma^2 + mu^2 - 1 - log sigma^2)``.
+    """
+    _check_pair(mu, logvar, "gaussian_kl")
+    return 0.5 * (logvar.exp() + mu.pow(2) - 1.0 - logvar).sum(dim=-1)
+
+
+def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None = None,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """A sample ``z = mu + sigma * eps`` with ``sigma = exp(logvar / 2)``, eq. (3.5).
+
+    ``mu``, ``logvar``: ``(..., d)``; ``eps``: standard normal noise of a shape that
+    broadcasts against them (for example ``(N, k, d)`` against ``(N, 1, d)``). When ``eps``
+    is ``None`` it is drawn from ``generator``. The randomness lives in ``eps`` alone, so
+    gradients flow to ``mu`` and ``logvar``.
+    """
+    _check_pair(mu, logvar, "reparameterise")
+    if eps is None:
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """-log p(x|z) for a product of Bernoullis given by ``logits``, eq. (3.6).
+
+    ``logits``, ``x``: ``(N, ...)`` with ``x`` in ``[0, 1]``. Returns ``(N,)``: the
+    negative log-likelihood summed over every dimension but the first. Computed as
+    ``softplus(l) - x * l``, which never takes the log of zero (equal to torch's
+    ``binary_cross_entropy_with_logits`` with ``reduction="none"``, summed).
+    """
+    if logits.shape != x.shape:
+        raise ValueError(f"bernoulli_nll expects logits and x of the same shape (N, ...), got {tuple(logits.shape)} and {tuple(x.shape)}")
+    if x.dim() < 1 or x.shape[0] == 0:
+        raise ValueError(f"bernoulli_nll expects a non-empty batch (N, ...), got shape {tuple(x.shape)}")
+    return (F.softplus(logits) - x * logits).reshape(x.shape[0], -1).sum(dim=1)
+
+
+def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag(exp(logvar))), summed over the last dimension. Shapes broadcast; ``(..., d) -> (...,)``."""
+    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar)).sum(dim=-1)
+
+
+def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I), summed over the last dimension: ``(..., d) -> (...,)``."""
+    return -0.5 * (LOG_2PI + z.pow(2)).sum(dim=-1)
+
+
+def negative_elbo(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+                  beta: float = 1.0) -> torch.Tensor:
+    """The one-sample negative ELBO per example, eqs. (3.3) and (3.8).
+
+    ``logits``, ``x``: ``(N, ...)`` (the decoder's output for a reparameterised sample and
+    the binary data); ``mu``, ``logvar``: ``(N, d)``. Returns ``(N,)``:
+    ``-log p(x|z) + beta * KL(q(z|x) || p(z))``; ``beta = 1`` is the ELBO itself.
+    """
+    if mu.dim() != 2 or mu.shape[0] != x.shape[0]:
+        raise ValueError(f"negative_elbo expects mu and logvar of shape (N, d) with N = {x.shape[0]}, got {tuple(mu.shape)}")
+    return bernoulli_nll(logits, x) + beta * gaussian_kl(mu, logvar)
+
+
+def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
+    """The importance-weighted bound ``log (1/k) sum_i w_i`` from log-weights, eq. (3.7).
+
+    ``log_w``: ``(..., k)`` with ``log w_i = log p(x, z_i) - log q(z_i|x)``. Returns
+    ``(...,)``. Uses log-sum-exp, so weights of ``exp(-500)`` or ``exp(+500)`` are fine.
+    With ``k = 1`` this is the one-sample ELBO estimate.
+    """
+    if not isinstance(log_w, torch.Tensor) or log_w.dim() == 0 or log_w.shape[-1] == 0:
+        shape = tuple(log_w.shape) if isinstance(log_w, torch.Tensor) else type(log_w).__name__
+        raise ValueError(f"iwae_bound expects log-weights of shape (..., k) with k >= 1, got {shape}")
+    return torch.logsumexp(log_w, dim=-1) - math.log(log_w.shape[-1])
+
+
+# ------------------------------------------------------------------ the model
+@dataclasses.dataclass
+class VAEConfig:
+    """Sizes of a :class:`VAE`; stored (as a dict) inside checkpoints."""
+
+    x_shape: tuple = (1, 28, 28)
+    z_dim: int = 16
+    hidden: tuple = (512, 256)
+
+    def __post_init__(self):
+        self.x_shape, self.hidden = tuple(self.x_shape), tuple(self.hidden)
+        if self.z_dim < 1:
+            raise ValueError(f"VAEConfig.z_dim must be >= 1, got {self.z_dim}")
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"VAEConfig.hidden must be a non-empty tuple of positive widths, got {self.hidden}")
+
+
+class VAE(nn.Module):
+    """A VAE with MLP encoder ``x -> (mu, logvar)`` and decoder ``z -> logits``.
+
+    Shapes: ``encode: (N, *x_shape) -> (N, d), (N, d)``; ``decode: (N, d) -> (N, *x_shape)``.
+    The decoder's hidden widths mirror the encoder's.
+    """
+
+    def __init__(self, config: VAEConfig | None = None):
+        super().__init__()
+        self.config = config or VAEConfig()
+        d_x = math.prod(self.config.x_shape)
+        self.encoder = MLP(d_x, list(self.config.hidden), 2 * self.config.z_dim)
+        self.decoder = MLP(self.config.z_dim, list(reversed(self.config.hidden)), d_x)
+
+    @property
+    def z_dim(self) -> int:
+        return self.config.z_dim
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if tuple(x.shape[1:]) != self.config.x_shape or x.shape[0] == 0:
+            raise ValueError(f"VAE.encode expects a non-empty batch of shape (N, {', '.join(map(str, self.config.x_shape))}), got {tuple(x.shape)}")
+        mu, logvar = self.encoder(x.flatten(1)).chunk(2, dim=-1)
+        return mu, logvar
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        if z.dim() != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"VAE.decode expects codes of shape (N, {self.z_dim}), got {tuple(z.shape)}")
+        return self.decoder(z).view(z.shape[0], *self.config.x_shape)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
+        """One reparameterised pass: returns ``(logits, mu, logvar)``."""
+        mu, logvar = self.encode(x)
+        z = reparameterise(mu, logvar, generator=generator)
+        return self.decode(z), mu, logvar
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Bernoulli means ``sigmoid(decode(z))`` for ``z ~ p(z)``: ``(n, *x_shape)`` in [0, 1]."""
+        p = next(self.parameters())
+        z = torch.randn(n, self.z_dim, generator=generator, device=p.device, dtype=p.dtype)
+        return torch.sigmoid(self.decode(z))
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Bernoulli means of ``p(x | z = mu(x))``: ``(N, *x_shape)`` in [0, 1]."""
+        return torch.sigmoid(self.decode(self.encode(x)[0]))
+
+
+# ------------------------------------------------------------------ training
+def kl_warmup(step: int, warmup_steps: int) -> float:
+    """The KL weight of a linear warm-up: ``min(1, step / warmup_steps)`` (1 when ``warmup_steps = 0``)."""
+    if warmup_steps < 0:
+        raise ValueError(f"kl_warmup expects warmup_steps >= 0, got {warmup_steps}")
+    return 1.0 if warmup_steps == 0 else min(1.0, step / warmup_steps)
+
+
+def free_bits_kl(kl_per_dim: torch.Tensor, lam: float) -> torch.Tensor:
+    """The free-bits KL term, eq. (3.9): ``sum_j max(lam, mean_n KL_nj)``, a scalar.
+
+    ``kl_per_dim``: ``(N, d)``, the KL of each latent dimension for each example. A unit
+    whose batch-average KL is below ``lam`` nats gets no gradient pushing it further down.
+    """
+    if kl_per_dim.dim() != 2 or kl_per_dim.shape[0] == 0:
+        raise ValueError(f"free_bits_kl expects a non-empty (N, d) tensor, got {tuple(kl_per_dim.shape)}")
+    if lam < 0:
+        raise ValueError(f"free_bits_kl expects lam >= 0 nats, got {lam}")
+    return kl_per_dim.mean(dim=0).clamp(min=lam).sum()
+
+
+def make_step(model: VAE, beta: float = 1.0, warmup_steps: int = 0, free_bits: float = 0.0,
+              binarize: bool = True, generator: torch.Generator | None = None):
+    """A training step for ``gm.train.fit``: ``step((x,)) -> (loss, {"rec": ..., "kl": ...})``.
+
+    ``x`` in [0, 1] is binarised afresh at every call (dynamic binarisation) when
+    ``binarize``. The loss is the batch mean of ``rec + w * beta * KL`` where ``w`` follows
+    :func:`kl_warmup`; with ``free_bits > 0`` the KL term is :func:`free_bits_kl` instead.
+    The logged ``kl`` is always the plain KL, so runs can be compared.
+    """
+    counter = {"step": 0}
+
+    def step(batch):
+        x = batch[0]
+        if binarize:
+            x = torch.bernoulli(x, generator=generator)
+        mu, logvar = model.encode(x)
+        z = reparameterise(mu, logvar, generator=generator)
+        rec = bernoulli_nll(model.decode(z), x).mean()
+        kl_dims = 0.5 * (logvar.exp() + mu.pow(2) - 1.0 - logvar)
+        kl = kl_dims.sum(dim=1).mean()
+        kl_term = free_bits_kl(kl_dims, free_bits) if free_bits > 0 else kl
+        weight = beta * kl_warmup(counter["step"], warmup_steps)
+        counter["step"] += 1
+        return rec + weight * kl_term, {"rec": rec.detach(), "kl": kl.detach()}
+
+    return step
+
+
+# ------------------------------------------------------------------ evaluation
+@torch.no_grad()
+def log_weights(model: VAE, x: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Importance log-weights ``log p(x|z_i) + log p(z_i) - log q(z_i|x)``, ``z_i ~ q(z|x)``.
+
+    ``x``: ``(N, *x_shape)`` binary. Returns ``(N, k)``. Memory grows as ``N * k * D``, so
+    callers batch over images and over k (see :func:`iwae_nll`).
+    """
+    if k < 1:
+        raise ValueError(f"log_weights expects k >= 1 samples, got {k}")
+    mu, logvar = model.encode(x)
+    n, d = mu.shape
+    eps = torch.randn(n, k, d, generator=generator, device=mu.device, dtype=mu.dtype)
+    z = reparameterise(mu[:, None], logvar[:, None], eps)                       # (N, k, d)
+    logits = model.decode(z.reshape(n * k, d))
+    x_rep = x[:, None].expand(n, k, *x.shape[1:]).reshape(n * k, *x.shape[1:])
+    log_px_z = -bernoulli_nll(logits, x_rep).view(n, k)
+    return log_px_z + standard_normal_log_prob(z) - gaussian_log_prob(z, mu[:, None], logvar[:, None])
+
+
+@torch.no_grad()
+def iwae_nll(model: VAE, x: torch.Tensor, k: int = 1000, batch_size: int = 64, k_chunk: int = 250,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+    """Per-example negative log-likelihood estimates ``-L_k(x)`` (nats), eq. (3.7).
+
+    ``x``: ``(N, *x_shape)`` binary. Returns ``(N,)``. ``-L_k`` is an upper bound on
+    ``-log p(x)`` in expectation and tightens as ``k`` grows; k = 1 gives ``-ELBO``.
+    Works in blocks of ``batch_size`` images times ``k_chunk`` samples.
+    """
+    if x.shape[0] == 0:
+        raise ValueError("iwae_nll expects a non-empty batch of images")
+    was_training = model.training
+    model.eval()
+    out = []
+    for i in range(0, x.shape[0], batch_size):
+        xb = x[i:i + batch_size]
+        chunks = [log_weights(model, xb, min(k_chunk, k - j), generator) for j in range(0, k, k_chunk)]
+        out.append(-iwae_bound(torch.cat(chunks, dim=1)))
+    model.train(was_training)
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def posterior_means(model: VAE, x: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """``mu(x)`` and ``logvar(x)`` for a whole data set, in batches: ``(N, d)`` each."""
+    mus, logvars = zip(*(model.encode(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)))
+    return torch.cat(mus), torch.cat(logvars)
+
+
+@torch.no_grad()
+def active_units(model: VAE, x: torch.Tensor, threshold: float = 0.01) -> tuple[int, torch.Tensor]:
+    """Count the latent units the model uses: ``Var_x(E_q[z_j | x]) > threshold``.
+
+    The activity statistic of Burda et al. (2016). Returns ``(count, variances)`` with
+    ``variances`` of shape ``(d,)``. A collapsed unit has ``q(z_j|x) = p(z_j)`` for every
+    ``x``, so its posterior mean does not move with the input.
+    """
+    if x.shape[0] < 2:
+        raise ValueError(f"active_units needs at least 2 examples to measure a variance, got {x.shape[0]}")
+    mu, _ = posterior_means(model, x)
+    var = mu.var(dim=0)
+    return int((var > threshold).sum()), var
+
+
+@torch.no_grad()
+def inpaint(model: VAE, x: torch.Tensor, mask: torch.Tensor, steps: int = 30) -> torch.Tensor:
+    """Fill in pixels where ``mask == 0`` by cycling through the latent space.
+
+    Start with 0.5 in the missing pixels; then repeat: encode, decode the posterior mean,
+    and overwrite the missing pixels with the decoded probabilities (the observed pixels
+    stay fixed). ``x``, ``mask``: ``(N, *x_shape)``. Returns the completed images.
+    """
+    if mask.shape != x.shape:
+        raise ValueError(f"inpaint expects a mask of the same shape as x {tuple(x.shape)}, got {tuple(mask.shape)}")
+    mask = mask.to(x.dtype)
+    x_fill = x * mask + 0.5 * (1 - mask)
+    for _ in range(steps):
+        x_fill = x * mask + model.reconstruct(x_fill) * (1 - mask)
+    return x_fill
+
+
+# ------------------------------------------------------------------ exercises
+def _gen(seed: int) -> torch.Generator:
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g
+
+
+def _kl_cases():
+    g = _gen(0)
+    return [
+        _ex.Case(args=(torch.zeros(1, 3), torch.zeros(1, 3)), note="q equals the prior: KL is 0"),
+        _ex.Case(args=(torch.randn(5, 4, generator=g), torch.randn(5, 4, generator=g)), note="a batch of 5, d = 4"),
+        _ex.Case(args=(torch.randn(2, 3, 6, generator=g), 0.5 * torch.randn(2, 3, 6, generator=g)), note="extra leading dims"),
+        _ex.Case(args=(torch.tensor([[2.0, -1.0]]), torch.tensor([[-6.0, 3.0]])), note="very small and large variances"),
+    ]
+
+
+def _reparam_cases():
+    g = _gen(1)
+    mu, logvar = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
+    return [
+        _ex.Case(args=(mu, logvar, torch.zeros(4, 3)), note="eps = 0 gives z = mu"),
+        _ex.Case(args=(mu, logvar, torch.randn(4, 3, generator=g)), note="a batch of 4, d = 3"),
+        _ex.Case(args=(torch.zeros(2, 2), torch.full((2, 2), 2.0), torch.ones(2, 2)), note="logvar = 2: sigma = e"),
+        _ex.Case(args=(mu[:, None], logvar[:, None], torch.randn(4, 5, 3, generator=g)), note="k = 5 samples by broadcasting"),
+    ]
+
+
+def _nelbo_cases():
+    g = _gen(2)
+
+    def case(n, d, scale=1.0):
+        logits = scale * torch.randn(n, 1, 4, 4, generator=g)
+        x = torch.bernoulli(torch.full((n, 1, 4, 4), 0.4), generator=g)
+        return (logits, x, torch.randn(n, d, generator=g), 0.3 * torch.randn(n, d, generator=g))
+
+    return [
+        _ex.Case(args=case(3, 2), note="3 images of 4x4, d = 2"),
+        _ex.Case(args=case(1, 5), note="a single example"),
+        _ex.Case(args=case(4, 3, scale=200.0), note="huge logits: is your log-likelihood numerically stable?"),
+    ]
+
+
+def _iwae_cases():
+    g = _gen(3)
+    return [
+        _ex.Case(args=(torch.randn(6, 1, generator=g),), note="k = 1 is the ELBO estimate itself"),
+        _ex.Case(args=(torch.randn(4, 10, generator=g),), note="4 examples, k = 10"),
+        _ex.Case(args=(torch.full((2, 5), 3.0),), note="equal weights: the bound equals each log-weight"),
+        _ex.Case(args=(torch.randn(3, 50, generator=g) - 600.0,), note="log-weights near -600 (exp underflows)"),
+        _ex.Case(args=(torch.randn(3, 8, generator=g) + 800.0,), note="log-weights near +800 (exp overflows)"),
+    ]
+
+
+_ex.register("vae.gaussian_kl", reference=gaussian_kl, cases=_kl_cases,
+             hint="KL = 1/2 * sum(exp(logvar) + mu**2 - 1 - logvar) over the LAST dimension only; "
+                  "logvar is log sigma^2, so sigma^2 = exp(logvar).")
+_ex.register("vae.reparameterise", reference=reparameterise, cases=_reparam_cases,
+             hint="sigma = exp(logvar / 2) (not exp(logvar)); return mu + sigma * eps, letting shapes broadcast.")
+_ex.register("vae.negative_elbo", reference=negative_elbo, cases=_nelbo_cases,
+             hint="Per example: the Bernoulli NLL summed over all pixels plus beta times the KL summed over the "
+                  "latent dims. Use softplus(l) - x * l (or F.binary_cross_entropy_with_logits with reduction='none'), "
+                  "never log(sigmoid(l)). Return one value per example, shape (N,).")
+_ex.register("vae.iwae_bound", reference=iwae_bound, cases=_iwae_cases,
+             hint="log((1/k) sum exp(log_w)) = torch.logsumexp(log_w, dim=-1) - log(k); "
+                  "never exponentiate the log-weights directly.")
