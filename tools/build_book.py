@@ -1,0 +1,239 @@
+#!/usr/bin/env python
+"""Build the course book (Jupyter Book 1) into ``_build/html``, ready to read offline.
+
+Usage (from anywhere; ``make book`` calls exactly this)::
+
+    .venv/bin/python tools/build_book.py            # profile of this machine (cpu or gpu)
+    GENMODELS_QUICK=1 .venv/bin/python tools/build_book.py   # the quick profile (CI)
+    .venv/bin/python tools/build_book.py --all      # re-read every page
+
+What it does, in order:
+
+1. checks that every file listed in ``_toc.yml`` exists (a missing one would fail the
+   build with a less readable warning), so adding a chapter stays one line in the toc;
+2. copies MathJax 3 from the ``django-static-mathjax`` package into
+   ``_build/_site_extra/_mathjax``; ``_config.yml`` lists that folder in
+   ``html_extra_path``, so the site serves MathJax and its fonts itself instead of from a CDN;
+3. writes ``_build/_config.<profile>.yml``: ``_config.yml`` with the execution cache set
+   to ``_build/.jupyter_cache/<profile>``, because the cache is keyed on the notebook's
+   code only and a quick run must never be shown as a full one;
+4. runs ``jupyter-book build`` with warnings as errors (``-W -n --keep-going``) and the
+   environment ``GENMODELS_STATIC=1`` (explorers draw static figures), passing
+   ``GENMODELS_QUICK`` and ``GENMODELS_DATA`` through; the working tree's package comes
+   first on ``PYTHONPATH`` so the notebooks import this checkout's ``genmodels_course``;
+5. scans the built HTML for scripts, styles, fonts or images loaded from another host
+   and fails if it finds any.
+
+The exit status is 0 only when all of that succeeded.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "_build"
+HTML = BUILD / "html"
+EXTRA = BUILD / "_site_extra"          # must match html_extra_path in _config.yml
+MATHJAX_DEST = EXTRA / "_mathjax"      # must match mathjax_path in _config.yml
+PROFILE_STAMP = BUILD / ".book_profile"
+
+# Parts of the MathJax "es5" distribution the site needs: the tex-chtml bundle, the pieces
+# it may load on demand (TeX extensions, menu, accessibility, speech rules) and the CHTML
+# fonts. The other combined bundles (svg, mml, full) are left out to keep the site small.
+MATHJAX_FILES = ("tex-chtml.js", "core.js", "loader.js", "startup.js")
+MATHJAX_DIRS = ("a11y", "adaptors", "input", "output", "sre", "ui")
+
+
+def fail(message: str) -> "NoReturn":  # noqa: F821
+    print(f"build_book: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def read_yaml(path: Path) -> dict:
+    import yaml  # installed with jupyter-book
+
+    with open(path, encoding="utf-8") as f:
+        data = yaml.safe_load(f)
+    if not isinstance(data, dict):
+        fail(f"{path} does not hold a YAML mapping")
+    return data
+
+
+def toc_files(toc: dict) -> list[str]:
+    """Every ``file:`` entry of a jb-book toc, root first, in reading order."""
+    found: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("file"), str):
+                found.append(node["file"])
+            for key in ("parts", "chapters", "sections"):
+                for child in node.get(key, []) or []:
+                    walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    if "root" not in toc:
+        fail("_toc.yml has no 'root:' entry")
+    found.append(toc["root"])
+    walk({k: v for k, v in toc.items() if k != "root"})
+    return found
+
+
+def check_toc(root: Path = ROOT) -> list[Path]:
+    """The source file of every toc entry; fails with the list of entries that have none."""
+    sources, missing = [], []
+    for entry in toc_files(read_yaml(root / "_toc.yml")):
+        stem = root / entry
+        candidates = [stem] if stem.suffix else [stem.with_suffix(s) for s in (".md", ".ipynb", ".rst")]
+        hit = next((c for c in candidates if c.is_file()), None)
+        if hit is None:
+            missing.append(entry)
+        else:
+            sources.append(hit)
+    if missing:
+        fail("_toc.yml lists files that do not exist (give the path without extension, "
+             "relative to the repository root): " + ", ".join(missing))
+    return sources
+
+
+def mathjax_source() -> Path:
+    """The ``es5`` folder of MathJax 3 shipped by the PyPI package ``django-static-mathjax``."""
+    spec = importlib.util.find_spec("mathjax")
+    if spec is not None and spec.origin:
+        es5 = Path(spec.origin).parent / "static" / "mathjax" / "es5"
+        if (es5 / "tex-chtml.js").is_file():
+            return es5
+    fail("MathJax 3 not found: install the book's dependencies "
+         "(pip install 'django-static-mathjax>=3.2', or pip install -e '.[book]').")
+
+
+def install_mathjax(dest: Path = MATHJAX_DEST) -> Path:
+    """Copy the MathJax files the site needs into ``dest`` (idempotent, cheap when up to date)."""
+    src = mathjax_source()
+    stamp = dest / ".source"
+    if stamp.is_file() and stamp.read_text() == str(src) and (dest / "tex-chtml.js").is_file():
+        return dest
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    for name in MATHJAX_FILES:
+        shutil.copy2(src / name, dest / name)
+    for name in MATHJAX_DIRS:
+        shutil.copytree(src / name, dest / name)
+    licence = src.parent / "LICENSE"
+    if licence.is_file():
+        shutil.copy2(licence, dest / "LICENSE")
+    stamp.write_text(str(src))
+    return dest
+
+
+def active_profile(env: dict) -> str:
+    """Same rule as ``genmodels_course.runtime.profile`` (without importing the package)."""
+    if env.get("GENMODELS_QUICK", "").strip().lower() in ("1", "true", "yes", "on"):
+        return "quick"
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    return "gpu" if torch.cuda.is_available() else "cpu"
+
+
+def write_profile_config(profile: str) -> Path:
+    """``_config.yml`` with the execution cache moved to a folder of this profile."""
+    import yaml
+
+    config = read_yaml(ROOT / "_config.yml")
+    config.setdefault("execute", {})["cache"] = str(BUILD / ".jupyter_cache" / profile)
+    path = BUILD / f"_config.{profile}.yml"
+    path.write_text("# generated by tools/build_book.py from _config.yml: do not edit\n"
+                    + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+# A resource the browser fetches on its own (script, stylesheet, font, image, frame) with an
+# absolute URL. Plain links (<a href>) are fine: they only load when the reader clicks.
+_REMOTE = re.compile(
+    r"""<(?:script|img|iframe|source|embed)\b[^>]*?\bsrc\s*=\s*["']((?:https?:)?//[^"']+)["']"""
+    r"""|<link\b(?=[^>]*\brel\s*=\s*["'](?:stylesheet|preload|modulepreload|icon|prefetch|preconnect|dns-prefetch)["'])"""
+    r"""[^>]*?\bhref\s*=\s*["']((?:https?:)?//[^"']+)["']"""
+    r"""|url\(\s*["']?((?:https?:)?//[^"')]+)""",
+    re.IGNORECASE,
+)
+
+
+def remote_resources(html_dir: Path = HTML) -> dict[str, list[str]]:
+    """``{page: [remote URLs]}`` for every built page or stylesheet that loads something remote."""
+    offenders: dict[str, list[str]] = {}
+    files = list(html_dir.rglob("*.html")) + [p for p in (html_dir / "_static").rglob("*.css")]
+    for path in files:
+        if path.is_relative_to(html_dir / "_mathjax"):
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        urls = sorted({next(g for g in m.groups() if g) for m in _REMOTE.finditer(text)})
+        # XML namespaces in inline SVG are identifiers, not downloads.
+        urls = [u for u in urls if not u.startswith("http://www.w3.org/")]
+        if urls:
+            offenders[str(path.relative_to(html_dir))] = urls
+    return offenders
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--all", action="store_true", help="re-read and re-render every page")
+    parser.add_argument("--no-check", action="store_true",
+                        help="skip the scan of the built HTML for remote resources")
+    args = parser.parse_args(argv)
+
+    start = time.perf_counter()
+    check_toc()
+    install_mathjax()
+
+    env = dict(os.environ)
+    env["GENMODELS_STATIC"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env.setdefault("MPLBACKEND", "agg")
+    profile = active_profile(env)
+    config = write_profile_config(profile)
+
+    # The HTML of a page is only rewritten when its source changed; after a switch of
+    # profile every page must be read again (from that profile's execution cache).
+    rebuild_all = args.all or (PROFILE_STAMP.is_file() and PROFILE_STAMP.read_text() != profile)
+    exe = Path(sys.executable).with_name("jupyter-book")
+    jb = [str(exe)] if exe.is_file() else [sys.executable, "-m", "jupyter_book.cli.main"]
+    cmd = jb + ["build", str(ROOT), "--path-output", str(ROOT), "--config", str(config),
+                "--toc", str(ROOT / "_toc.yml"), "-W", "-n", "--keep-going"]
+    if rebuild_all:
+        cmd.append("--all")
+    print(f"build_book: profile {profile}; data {env.get('GENMODELS_DATA', '(default cache)')}",
+          flush=True)
+    print("build_book: " + " ".join(cmd), flush=True)
+    result = subprocess.run(cmd, cwd=ROOT, env=env)
+    if result.returncode != 0:
+        PROFILE_STAMP.unlink(missing_ok=True)  # next build re-reads everything
+        fail(f"jupyter-book failed (exit {result.returncode}); warnings count as errors")
+    PROFILE_STAMP.write_text(profile)
+
+    if not (HTML / "_mathjax" / "tex-chtml.js").is_file():
+        fail("MathJax was not copied into the site (is html_extra_path still in _config.yml?)")
+    if not args.no_check:
+        offenders = remote_resources()
+        if offenders:
+            lines = [f"  {page}: {', '.join(urls)}" for page, urls in sorted(offenders.items())]
+            fail("the built site loads resources from the network:\n" + "\n".join(lines))
+    print(f"build_book: done in {time.perf_counter() - start:.0f} s ({profile} profile): "
+          f"{HTML / 'index.html'}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
