@@ -30,7 +30,7 @@ __all__ = [
     "value_function", "discriminator_loss", "generator_loss_saturating", "generator_loss_nonsaturating",
     "optimal_discriminator", "jensen_shannon", "gradient_penalty", "wgan_critic_loss", "wgan_generator_loss",
     "gda_xy", "minibatch_stddev", "pack", "Generator2D", "Discriminator2D", "Toy2DConfig", "make_gan_step",
-    "train_toy2d", "DCGenerator", "DCDiscriminator", "interpolate_latents", "to_tanh_range", "from_tanh_range",
+    "train_toy2d", "sample_toy2d", "EnsembleLinear", "DCGenerator", "DCDiscriminator", "interpolate_latents", "to_tanh_range", "from_tanh_range",
 ]
 
 
@@ -192,7 +192,7 @@ def minibatch_stddev(h: torch.Tensor, group_size: int = 4) -> torch.Tensor:
     """Append the minibatch standard deviation as one extra feature (Karras et al. 2018).
 
     ``h``: ``(N, F)`` or ``(N, C, H, W)``. The batch is split into groups of ``group_size``
-    (or fewer when N is small); within each group we take the standard deviation of every
+    consecutive samples (fewer when N is not divisible); within each group we take the standard deviation of every
     feature across samples, average it into one number, and append it to every sample of
     the group: ``(N, F + 1)`` or ``(N, C + 1, H, W)``. A collapsed generator produces groups
     with near-zero spread, which the discriminator can now see.
@@ -203,10 +203,10 @@ def minibatch_stddev(h: torch.Tensor, group_size: int = 4) -> torch.Tensor:
     g = min(group_size, n)
     while n % g:
         g -= 1
-    grouped = h.reshape(g, n // g, *h.shape[1:])            # member, group, features...
-    std = (grouped.var(dim=0, unbiased=False) + 1e-8).sqrt()  # group, features...
-    stat = std.flatten(1).mean(dim=1)                        # one number per group
-    stat = stat.repeat(g)                                    # back to (N,), same layout as reshape
+    grouped = h.reshape(n // g, g, *h.shape[1:])              # groups of g consecutive samples
+    std = (grouped.var(dim=1, unbiased=False) + 1e-8).sqrt()  # (groups, features...)
+    stat = std.flatten(1).mean(dim=1)                         # one number per group
+    stat = stat.repeat_interleave(g)                          # back to (N,)
     if h.dim() == 2:
         return torch.cat([h, stat[:, None]], dim=1)
     return torch.cat([h, stat[:, None, None, None].expand(n, 1, *h.shape[2:])], dim=1)
@@ -219,49 +219,75 @@ def pack(x: torch.Tensor, m: int) -> torch.Tensor:
     return x.reshape(x.shape[0] // m, m * x.shape[1])
 
 
-class Generator2D(nn.Module):
-    """An MLP generator ``(N, z_dim) -> (N, 2)`` for the 2-D mixtures."""
+class EnsembleLinear(nn.Module):
+    """``E`` independent linear layers applied at once: ``(E, N, d_in) -> (E, N, d_out)``.
 
-    def __init__(self, z_dim: int = 2, hidden: int = 128, depth: int = 3):
+    Training several seeds of a small 2-D GAN together costs about as much as training one
+    on a CPU, because such tiny networks are dominated by per-operation overhead.
+    """
+
+    def __init__(self, ensemble: int, d_in: int, d_out: int):
+        super().__init__()
+        bound = 1 / math.sqrt(d_in)  # the same initialisation as nn.Linear
+        self.weight = nn.Parameter(torch.empty(ensemble, d_in, d_out).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(ensemble, 1, d_out).uniform_(-bound, bound))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, h, self.weight)
+
+
+class Generator2D(nn.Module):
+    """An MLP generator ``(E * N, z_dim) -> (E * N, 2)`` for the 2-D mixtures.
+
+    ``ensemble=E`` holds E independent generators (seeds); rows ``[e N, (e + 1) N)`` of the
+    batch belong to member ``e``. With the default ``E = 1`` it is a plain MLP.
+    """
+
+    def __init__(self, z_dim: int = 2, hidden: int = 128, depth: int = 3, ensemble: int = 1):
         super().__init__()
         layers, d = [], z_dim
         for _ in range(depth):
-            layers += [nn.Linear(d, hidden), nn.ReLU()]
+            layers += [EnsembleLinear(ensemble, d, hidden), nn.ReLU()]
             d = hidden
-        layers.append(nn.Linear(d, 2))
+        layers.append(EnsembleLinear(ensemble, d, 2))
         self.net = nn.Sequential(*layers)
-        self.z_dim = z_dim
+        self.z_dim, self.ensemble = z_dim, ensemble
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        if z.dim() != 2 or z.shape[1] != self.z_dim:
-            raise ValueError(f"Generator2D expects noise of shape (N, {self.z_dim}), got {tuple(z.shape)}")
-        return self.net(z)
+        if z.dim() != 2 or z.shape[1] != self.z_dim or z.shape[0] % self.ensemble:
+            raise ValueError(f"Generator2D expects noise of shape (N, {self.z_dim}) with N divisible by "
+                             f"ensemble={self.ensemble}, got {tuple(z.shape)}")
+        return self.net(z.reshape(self.ensemble, -1, self.z_dim)).reshape(-1, 2)
 
 
 class Discriminator2D(nn.Module):
-    """An MLP discriminator (or WGAN critic) on 2-D points: ``(N, 2) -> (N / pack,)`` logits.
+    """An MLP discriminator (or WGAN critic) on 2-D points: ``(E * N, 2) -> (E * N / pack,)`` logits.
 
     ``pack > 1`` judges ``pack`` samples at once (PacGAN); ``mbstd=True`` appends the
-    minibatch standard deviation to the last hidden layer.
+    minibatch standard deviation (groups of 4 consecutive samples) to the last hidden layer.
+    ``ensemble`` as in :class:`Generator2D`.
     """
 
-    def __init__(self, hidden: int = 128, depth: int = 3, pack: int = 1, mbstd: bool = False):
+    def __init__(self, hidden: int = 128, depth: int = 3, pack: int = 1, mbstd: bool = False, ensemble: int = 1):
         super().__init__()
-        self.pack_size, self.mbstd = pack, mbstd
+        self.pack_size, self.mbstd, self.ensemble = pack, mbstd, ensemble
         layers, d = [], 2 * pack
         for _ in range(depth - 1):
-            layers += [nn.Linear(d, hidden), nn.LeakyReLU(0.2)]
+            layers += [EnsembleLinear(ensemble, d, hidden), nn.LeakyReLU(0.2)]
             d = hidden
         self.body = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Linear(d + int(mbstd), hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+        self.head = nn.Sequential(EnsembleLinear(ensemble, d + int(mbstd), hidden), nn.LeakyReLU(0.2),
+                                  EnsembleLinear(ensemble, hidden, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 2 or x.shape[1] != 2:
-            raise ValueError(f"Discriminator2D expects points of shape (N, 2), got {tuple(x.shape)}")
-        h = self.body(pack(x, self.pack_size))
+        if x.dim() != 2 or x.shape[1] != 2 or x.shape[0] % (self.ensemble * self.pack_size):
+            raise ValueError(f"Discriminator2D expects points of shape (N, 2) with N divisible by "
+                             f"ensemble * pack = {self.ensemble * self.pack_size}, got {tuple(x.shape)}")
+        h = self.body(pack(x, self.pack_size).reshape(self.ensemble, -1, 2 * self.pack_size))
         if self.mbstd:
-            h = minibatch_stddev(h)
-        return self.head(h).squeeze(1)
+            e, n, f = h.shape
+            h = minibatch_stddev(h.reshape(e * n, f)).reshape(e, n, f + 1)
+        return self.head(h).reshape(-1)
 
 
 @dataclasses.dataclass
@@ -277,6 +303,7 @@ class Toy2DConfig:
     hidden: int = 128
     n_critic: int = 1
     gp_weight: float = 0.1
+    lr_decay: bool = True
     seed: int = 0
 
     def __post_init__(self):
@@ -347,27 +374,34 @@ def _surface(D, lim: float, n: int) -> torch.Tensor:
     return out.reshape(n, n).cpu()
 
 
-def train_toy2d(mixture, cfg: Toy2DConfig, snapshot_every: int = 0, lim: float | None = None,
+def train_toy2d(mixture, cfg: Toy2DConfig, ensemble: int = 1, snapshot_every: int = 0, lim: float | None = None,
                 n_snapshot: int = 1000, progress: bool = True):
     """Train a GAN on a 2-D mixture (``gm.data.ring8()`` / ``grid25()``) with ``gm.train.fit``.
 
-    Returns ``(G, D, history, snapshots)``. ``snapshots`` is a list of dicts
+    ``ensemble=E`` trains E independent GANs (different initialisations and data) at once.
+    With ``cfg.lr_decay`` both learning rates fall linearly to zero, which sharpens the modes.
+    Returns ``(G, D, history, snapshots)``. ``snapshots`` (only for ``E = 1``) is a list of dicts
     ``{"step", "samples" (n_snapshot, 2), "surface" (64, 64) logits on [-lim, lim]^2}``
     taken every ``snapshot_every`` steps (0: none) with the same fixed noise.
     """
     from . import data, runtime, train
 
+    if ensemble < 1 or (snapshot_every and ensemble != 1):
+        raise ValueError("train_toy2d needs ensemble >= 1, and snapshots only work with ensemble=1")
     runtime.seed_everything(cfg.seed)
     device = runtime.device()
-    G = Generator2D(cfg.z_dim, cfg.hidden).to(device)
+    G = Generator2D(cfg.z_dim, cfg.hidden, ensemble=ensemble).to(device)
     pack_m = 2 if cfg.method == "pacgan" else 1
-    D = Discriminator2D(cfg.hidden, pack=pack_m, mbstd=cfg.method == "mbstd").to(device)
+    D = Discriminator2D(cfg.hidden, pack=pack_m, mbstd=cfg.method == "mbstd", ensemble=ensemble).to(device)
     betas = (0.0, 0.9) if cfg.method == "wgan-gp" else (0.5, 0.999)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=betas)
+    decay = (lambda t: max(0.0, 1.0 - t / cfg.steps)) if cfg.lr_decay else (lambda t: 1.0)
+    scheds = [torch.optim.lr_scheduler.LambdaLR(o, decay) for o in (opt_g, opt_d)]
     gen = runtime.generator(cfg.seed + 1, device=device)
-    x = mixture.sample(max(20 * cfg.batch_size, 20_000), generator=torch.Generator().manual_seed(cfg.seed)).to(device)
-    batches = data.Batches(x, batch_size=cfg.batch_size, seed=cfg.seed)
+    n_data = max(20 * ensemble * cfg.batch_size, 20_000)
+    x = mixture.sample(n_data, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
+    batches = data.Batches(x, batch_size=ensemble * cfg.batch_size, seed=cfg.seed)
     inner = make_gan_step(G, D, opt_g, opt_d, cfg, generator=gen)
     lim = float(lim if lim is not None else mixture.means.abs().max().item() * 1.5)
     z_fixed = torch.randn(n_snapshot, cfg.z_dim, generator=torch.Generator().manual_seed(1234)).to(device)
@@ -381,14 +415,24 @@ def train_toy2d(mixture, cfg: Toy2DConfig, snapshot_every: int = 0, lim: float |
         if snapshot_every and count[0] % snapshot_every == 0:
             snap()
         out = inner(batch)
+        for s in scheds:
+            s.step()
         count[0] += 1
         return out
 
     history = train.fit(nn.ModuleDict({"G": G, "D": D}), step, batches, optimizer={"g": opt_g, "d": opt_d},
-                        manual=True, steps=cfg.steps, desc=f"{cfg.method}", progress=progress)
+                        manual=True, steps=cfg.steps, desc=cfg.method, progress=progress)
     if snapshot_every:
         snap()
     return G, D, history, snapshots
+
+
+def sample_toy2d(G: Generator2D, n: int, seed: int = 0) -> torch.Tensor:
+    """``n`` samples from every member of a (possibly ensembled) 2-D generator: ``(E, n, 2)`` on the CPU."""
+    device = next(G.parameters()).device
+    z = torch.randn(G.ensemble * n, G.z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+    with torch.no_grad():
+        return G(z).reshape(G.ensemble, n, 2).cpu()
 
 
 # ------------------------------------------------------------------ DCGAN (Radford et al. 2016)

@@ -75,7 +75,7 @@ _NETS: dict = {}
 
 
 def _feature_settings() -> dict:
-    return runtime.pick(quick=dict(n_train=6000, epochs=1), cpu=dict(n_train=None, epochs=2),
+    return runtime.pick(quick=dict(n_train=6000, epochs=2), cpu=dict(n_train=None, epochs=2),
                         gpu=dict(n_train=None, epochs=4))
 
 

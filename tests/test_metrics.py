@@ -1,0 +1,82 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import genmodels_course as gm
+from genmodels_course import metrics
+
+
+def test_frechet_distance_matches_closed_form_for_gaussians():
+    # For diagonal covariances the distance is |mu_a - mu_b|^2 + sum (sqrt(a_i) - sqrt(b_i))^2.
+    g = torch.Generator().manual_seed(0)
+    n, d = 200_000, 3
+    sa, sb = torch.tensor([1.0, 2.0, 0.5]), torch.tensor([0.5, 1.0, 3.0])
+    mb = torch.tensor([1.0, -1.0, 0.0])
+    a = torch.randn(n, d, generator=g) * sa.sqrt()
+    b = mb + torch.randn(n, d, generator=g) * sb.sqrt()
+    exact = float((mb**2).sum() + ((sa.sqrt() - sb.sqrt()) ** 2).sum())
+    assert metrics.frechet_distance(a, b) == pytest.approx(exact, rel=0.02)
+    assert metrics.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_frechet_distance_agrees_with_scipy_sqrtm_on_full_covariances():
+    scipy_linalg = pytest.importorskip("scipy.linalg")
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(500, 6)) @ rng.normal(size=(6, 6))
+    b = rng.normal(size=(400, 6)) @ rng.normal(size=(6, 6)) + 0.3
+    ma, mb = a.mean(0), b.mean(0)
+    ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = scipy_linalg.sqrtm(ca @ cb).real
+    expected = ((ma - mb) ** 2).sum() + np.trace(ca + cb - 2 * covmean)
+    assert metrics.frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(ValueError, match="dimensions differ"):
+        metrics.frechet_distance(a, b[:, :3])
+    with pytest.raises(ValueError, match="N >= 2"):
+        metrics.frechet_distance(a[:1], b)
+
+
+def test_mode_coverage_counts_modes_and_quality():
+    ring = gm.data.ring8()
+    s = ring.sample(2500, torch.Generator().manual_seed(0))
+    full = metrics.mode_coverage(s, ring.means, ring.sigma)
+    assert full["modes"] == 8
+    # 2-D isotropic Gaussian: P(|x - mu| <= 3 sigma) = 1 - exp(-9/2)
+    assert full["high_quality"] == pytest.approx(1 - math.exp(-4.5), abs=0.01)
+    half = s[torch.cdist(s, ring.means).argmin(1) < 4]
+    assert metrics.mode_coverage(half, ring.means, ring.sigma)["modes"] == 4
+    far = torch.full((10, 2), 5.0)
+    assert metrics.mode_coverage(far, ring.means, ring.sigma) == {"modes": 0, "high_quality": 0.0, "counts": [0] * 8}
+    with pytest.raises(ValueError):
+        metrics.mode_coverage(torch.zeros(0, 2), ring.means, ring.sigma)
+
+
+def test_bits_per_dim():
+    assert metrics.bits_per_dim(784 * math.log(2), 784) == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        metrics.bits_per_dim(1.0, 0)
+
+
+def test_accuracy_from_logits_and_model():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0]])
+    y = torch.tensor([0, 1, 1])
+    assert metrics.accuracy(logits, y=y) == pytest.approx(2 / 3)
+    assert metrics.accuracy(torch.nn.Identity(), logits, y) == pytest.approx(2 / 3)
+
+
+def test_feature_net_learns_and_gives_a_floor(data_available, tmp_path, monkeypatch):
+    monkeypatch.setenv("GENMODELS_CACHE", str(tmp_path))
+    metrics._NETS.clear()
+    net = metrics.feature_net("mnist", n_train=3000, epochs=3, verbose=False)
+    x, y = gm.data.load_mnist(train=False, n=1000)
+    assert metrics.accuracy(net, x, y) > 0.85
+    assert list(tmp_path.glob("feature_nets/*.safetensors"))
+    metrics._NETS.clear()  # second call loads the cached weights
+    again = metrics.feature_net("mnist", n_train=3000, epochs=3, verbose=False)
+    assert torch.equal(again.features(x[:5]), net.features(x[:5]))
+    with pytest.raises(ValueError, match="28, 28"):
+        net.features(torch.zeros(2, 1, 16, 16))
+    with pytest.raises(ValueError, match="dataset"):
+        metrics.feature_net("cifar")
+    metrics._NETS.clear()

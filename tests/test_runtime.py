@@ -1,0 +1,54 @@
+import random
+
+import numpy as np
+import pytest
+import torch
+
+import genmodels_course as gm
+
+
+def test_profile_follows_environment(monkeypatch):
+    monkeypatch.setenv("GENMODELS_QUICK", "1")
+    assert gm.runtime.profile() == "quick"
+    monkeypatch.setenv("GENMODELS_QUICK", "0")
+    expected = "gpu" if torch.cuda.is_available() else "cpu"
+    assert gm.runtime.profile() == expected
+
+
+def test_pick_uses_cpu_as_base_and_profile_overrides(monkeypatch):
+    monkeypatch.setenv("GENMODELS_QUICK", "1")
+    cfg = gm.runtime.pick(quick=dict(epochs=1), cpu=dict(epochs=3, n=500), gpu=dict(epochs=30), lr=1e-3)
+    assert cfg == {"epochs": 1, "n": 500, "lr": 1e-3}
+    assert cfg.epochs == 1 and cfg.lr == 1e-3
+    monkeypatch.delenv("GENMODELS_QUICK")
+    cfg = gm.runtime.pick(quick=dict(epochs=1), cpu=dict(epochs=3), gpu=dict(epochs=30))
+    assert cfg.epochs == (30 if torch.cuda.is_available() else 3)
+    with pytest.raises(AttributeError, match="no setting 'missing'"):
+        cfg.missing
+    with pytest.raises(TypeError, match="expects a dict"):
+        gm.runtime.pick(quick=[1, 2])
+
+
+def test_seed_everything_repeats_all_generators():
+    gm.runtime.seed_everything(123)
+    first = (random.random(), np.random.rand(), torch.rand(3))
+    gm.runtime.seed_everything(123)
+    second = (random.random(), np.random.rand(), torch.rand(3))
+    assert first[0] == second[0] and first[1] == second[1]
+    assert torch.equal(first[2], second[2])
+
+
+def test_generator_is_seeded_and_on_device():
+    a = torch.rand(4, generator=gm.runtime.generator(7, "cpu"))
+    b = torch.rand(4, generator=gm.runtime.generator(7, "cpu"))
+    assert torch.equal(a, b)
+    assert gm.runtime.generator(0).device.type == gm.runtime.device().type
+
+
+def test_autocast_is_a_noop_on_cpu():
+    if gm.runtime.device().type == "cuda":
+        pytest.skip("CPU-only behaviour")
+    with gm.runtime.autocast():
+        y = torch.ones(2, 2) @ torch.ones(2, 2)
+    assert y.dtype == torch.float32
+    assert "profile=" in gm.runtime.describe()

@@ -1,0 +1,162 @@
+import dataclasses
+import os
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+import genmodels_course as gm
+from genmodels_course.train import EMA, NonFiniteLossError, fit, load_checkpoint, save_checkpoint
+
+
+@dataclasses.dataclass
+class TinyConfig:
+    hidden: int = 8
+    lr: float = 1e-2
+
+
+def make_problem(seed=0):
+    torch.manual_seed(seed)
+    x = torch.randn(200, 2)
+    y = (x[:, 0] * x[:, 1] > 0).long()
+    model = gm.nn.MLP(2, [8], 2)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    batches = gm.data.Batches(x, y, batch_size=32, seed=seed)
+    # dropout-like randomness inside the step exercises the saved torch RNG state
+    def step(batch):
+        xb, yb = batch
+        noise = 0.01 * torch.randn_like(xb)
+        return F.cross_entropy(model(xb + noise), yb)
+    return model, opt, batches, step
+
+
+def test_fit_lowers_the_loss_and_logs_history():
+    model, opt, batches, step = make_problem()
+    h = fit(model, step, batches, optimizer=opt, epochs=20, progress=False)
+    assert h["step"][-1] == 20 * len(batches)
+    assert h.mean("loss", last=20) < h["loss"][0] * 0.8
+
+
+def test_fit_validates_arguments():
+    model, opt, batches, step = make_problem()
+    with pytest.raises(ValueError, match="exactly one"):
+        fit(model, step, batches, optimizer=opt, progress=False)
+    with pytest.raises(ValueError, match="optimizer"):
+        fit(model, step, batches, steps=3, progress=False)
+    with pytest.raises(TypeError, match="scalar loss"):
+        fit(model, lambda b: model(b[0]), batches, optimizer=opt, steps=1, progress=False)
+
+
+def test_nan_guard_stops_and_restores_finite_weights():
+    model, opt, batches, step = make_problem()
+    calls = {"n": 0}
+
+    def poisoned(batch):
+        calls["n"] += 1
+        if calls["n"] == 30:  # the weights turn to NaN, then the loss follows
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.fill_(float("nan"))
+        return step(batch)
+
+    with pytest.raises(NonFiniteLossError, match="became nan at step 29"):
+        fit(model, poisoned, batches, optimizer=opt, steps=100, guard_every=10, progress=False)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_checkpoint_round_trip_is_atomic_and_weights_only(tmp_path):
+    model, opt, batches, step = make_problem()
+    path = save_checkpoint(tmp_path / "c.pt", model=model.state_dict(), config=TinyConfig(), step=3)
+    state = load_checkpoint(path)
+    assert state["config"] == {"__class__": "TinyConfig", "hidden": 8, "lr": 1e-2}
+    for k, v in model.state_dict().items():
+        assert torch.equal(state["model"][k], v)
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temporary files left behind
+
+    class Boom:
+        def __reduce__(self):
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        save_checkpoint(path, model={"x": Boom()})
+    assert load_checkpoint(path)["step"] == 3  # the old checkpoint survived the failed write
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_resume_equals_uninterrupted_run(tmp_path):
+    model, opt, batches, step = make_problem(seed=1)
+    ema = EMA(model, 0.9)
+    full = fit(model, step, batches, optimizer=opt, steps=45, ema=ema, progress=False)
+    reference = {k: v.clone() for k, v in model.state_dict().items()}
+    reference_ema = {k: v.clone() for k, v in ema.state_dict().items()}
+
+    # the same run, killed after 20 steps (between checkpoints), then started again from scratch objects
+    model, opt, batches, step = make_problem(seed=1)
+    ema = EMA(model, 0.9)
+    ckpt = tmp_path / "run.pt"
+
+    class Interrupt(Exception):
+        pass
+
+    calls = {"n": 0}
+
+    def dies(batch):
+        calls["n"] += 1
+        if calls["n"] > 24:
+            raise Interrupt
+        return step(batch)
+
+    with pytest.raises(Interrupt):
+        fit(model, dies, batches, optimizer=opt, steps=45, ema=ema, checkpoint=ckpt,
+            checkpoint_every=10, config=TinyConfig(), progress=False)
+    assert load_checkpoint(ckpt)["step"] == 20
+
+    model, opt, batches, step = make_problem(seed=1)
+    torch.manual_seed(999)  # a fresh process would not share the old RNG state
+    ema = EMA(model, 0.9)
+    resumed = fit(model, step, batches, optimizer=opt, steps=45, ema=ema, checkpoint=ckpt,
+                  checkpoint_every=10, progress=False)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, reference[k]), k
+    for k, v in ema.state_dict().items():
+        assert torch.equal(v, reference_ema[k]), k
+    assert resumed["loss"] == full["loss"]
+    assert resumed["step"] == full["step"]
+
+
+def test_manual_mode_with_two_optimizers(tmp_path):
+    a, b = nn.Linear(1, 1), nn.Linear(1, 1)
+    both = nn.ModuleDict({"a": a, "b": b})
+    opts = {"a": torch.optim.SGD(a.parameters(), lr=0.1), "b": torch.optim.SGD(b.parameters(), lr=0.1)}
+    x = torch.ones(10, 1)
+
+    def step(batch):
+        for name, m in (("a", a), ("b", b)):
+            opts[name].zero_grad()
+            loss = (m(batch[0]) - 1).pow(2).mean()
+            loss.backward()
+            opts[name].step()
+        return {"loss_a": loss}
+
+    h = fit(both, step, gm.data.Batches(x, batch_size=5), optimizer=opts, manual=True, steps=30,
+            checkpoint=tmp_path / "gan.pt", progress=False)
+    assert h["loss_a"][-1] < 1e-3
+    assert set(load_checkpoint(tmp_path / "gan.pt")["optimizers"]) == {"a", "b"}
+    with pytest.raises(TypeError, match="dict"):
+        fit(both, lambda batch: 1.0, gm.data.Batches(x, batch_size=5), manual=True, steps=1, progress=False)
+
+
+def test_ema_averages_weights():
+    m = nn.Linear(1, 1, bias=False)
+    nn.init.zeros_(m.weight)
+    ema = EMA(m, decay=0.5)
+    with torch.no_grad():
+        m.weight.fill_(1.0)
+    ema.update(m)
+    ema.update(m)
+    assert ema.module.weight.item() == pytest.approx(0.75)
+    with pytest.raises(ValueError):
+        EMA(m, decay=1.5)
