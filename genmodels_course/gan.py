@@ -176,14 +176,14 @@ def gda_xy(x0: float, y0: float, lr: float, steps: int, simultaneous: bool = Tru
         raise ValueError(f"gda_xy needs steps >= 0 and lr > 0, got steps={steps}, lr={lr}")
     path = torch.empty(steps + 1, 2, dtype=torch.float64)
     x, y = float(x0), float(y0)
-    path[0] = torch.tensor([x, y])
+    path[0] = torch.tensor([x, y], dtype=torch.float64)
     for t in range(steps):
         if simultaneous:
             x, y = x - lr * y, y + lr * x      # dV/dx = y, dV/dy = x
         else:
             x = x - lr * y
             y = y + lr * x
-        path[t + 1] = torch.tensor([x, y])
+        path[t + 1] = torch.tensor([x, y], dtype=torch.float64)
     return path
 
 
