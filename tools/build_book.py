@@ -171,11 +171,19 @@ _REMOTE = re.compile(
 )
 
 
-def remote_resources(html_dir: Path = HTML) -> dict[str, list[str]]:
-    """``{page: [remote URLs]}`` for every built page or stylesheet that loads something remote."""
+def remote_resources(html_dir: Path = HTML, pages: list[str] | None = None) -> dict[str, list[str]]:
+    """``{page: [remote URLs]}`` for every built page or stylesheet that loads something remote.
+
+    ``pages`` (paths relative to ``html_dir``) limits the scan of sub-folders to the pages of
+    the current toc: Sphinx leaves the HTML of pages removed from the toc in place.
+    """
     offenders: dict[str, list[str]] = {}
-    files = list(html_dir.rglob("*.html")) + [p for p in (html_dir / "_static").rglob("*.css")]
-    for path in files:
+    files = list(html_dir.glob("*.html")) + list((html_dir / "_static").rglob("*.css"))
+    if pages is None:
+        files += [p for p in html_dir.rglob("*.html") if p.parent != html_dir]
+    else:
+        files += [html_dir / page for page in pages if (html_dir / page).is_file()]
+    for path in sorted(set(files)):
         if path.is_relative_to(html_dir / "_mathjax"):
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -196,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     check_toc()
+    pages = [entry + ".html" for entry in toc_files(read_yaml(ROOT / "_toc.yml"))]
     install_mathjax()
 
     env = dict(os.environ)
@@ -226,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (HTML / "_mathjax" / "tex-chtml.js").is_file():
         fail("MathJax was not copied into the site (is html_extra_path still in _config.yml?)")
     if not args.no_check:
-        offenders = remote_resources()
+        offenders = remote_resources(HTML, pages)
         if offenders:
             lines = [f"  {page}: {', '.join(urls)}" for page, urls in sorted(offenders.items())]
             fail("the built site loads resources from the network:\n" + "\n".join(lines))

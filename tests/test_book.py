@@ -1,0 +1,267 @@
+"""The book builds with no warnings and its pages work in a browser with no network.
+
+Slow (it executes every chapter in the quick profile), so it carries the ``book`` marker:
+``pytest -m book tests/test_book.py``. It
+
+1. runs ``tools/build_book.py`` with ``GENMODELS_QUICK=1`` into the repository's ``_build``;
+2. serves ``_build/html`` from ``127.0.0.1`` and opens every page of ``_toc.yml`` in
+   headless Chromium (Debian's ``/usr/bin/chromium`` driven by Playwright; override the
+   path with ``CHROMIUM_PATH``), recording every request; and checks that
+
+   * no request goes to a host other than 127.0.0.1 (requests elsewhere are aborted);
+   * no local file is missing (HTTP status >= 400) and no script throws;
+   * MathJax typeset the formulas (``mjx-container`` elements, its fonts loaded from the
+     site, no raw ``$$``, ``\\(`` or ``\\[`` left in the text);
+   * every ``<img>`` loaded (``naturalWidth > 0``);
+   * every chapter page has a Colab launch link into the repository of ``_config.yml``.
+
+Without Chromium or Playwright the browser checks are skipped, unless ``CI`` is set:
+there they must run.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+pytestmark = pytest.mark.book
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-sync",
+    "--disable-default-apps", "--disable-domain-reliability", "--no-pings",
+]
+TIMEOUT_MS = 90_000  # two shared CPU cores: MathJax on a long page takes a while
+
+
+def _load_build_book():
+    spec = importlib.util.spec_from_file_location("build_book", ROOT / "tools" / "build_book.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+build_book = _load_build_book()
+
+
+def _repository_url() -> str:
+    config = build_book.read_yaml(ROOT / "_config.yml")
+    return config["repository"]["url"].rstrip("/")
+
+
+def _pages() -> list[str]:
+    """The HTML path of every toc entry, relative to the site root."""
+    return [entry + ".html" for entry in build_book.toc_files(build_book.read_yaml(ROOT / "_toc.yml"))]
+
+
+# --------------------------------------------------------------------------- the build
+@pytest.fixture(scope="module")
+def site() -> Path:
+    env = dict(os.environ, GENMODELS_QUICK="1")
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "build_book.py")],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+    if result.returncode != 0:
+        log = (result.stdout + result.stderr)[-8000:]
+        pytest.fail(f"tools/build_book.py failed (exit {result.returncode}):\n{log}")
+    return HTML
+
+
+def test_build_succeeds_and_serves_mathjax_locally(site):
+    for page in _pages():
+        assert (site / page).is_file(), f"{page} was not built"
+    assert (site / "_mathjax" / "tex-chtml.js").is_file()
+    fonts = list((site / "_mathjax" / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
+    assert len(fonts) > 10, "MathJax's CHTML fonts were not copied into the site"
+    # MathJax stays out of _static: the theme would link every script there into every page.
+    assert not list((site / "_static").rglob("tex-chtml.js"))
+    assert build_book.remote_resources(site, _pages()) == {}
+
+
+def test_remote_resource_scan_catches_a_cdn_script(tmp_path):
+    (tmp_path / "_static").mkdir()
+    (tmp_path / "a.html").write_text(
+        '<a href="https://colab.research.google.com/x">fine: a link</a>'
+        '<script src="https://cdn.example.org/require.js"></script>'
+        '<link rel="stylesheet" href="//fonts.example.com/css">')
+    (tmp_path / "_static" / "b.css").write_text("@font-face { src: url('https://x.org/f.woff2') }")
+    found = build_book.remote_resources(tmp_path)
+    assert found == {"a.html": ["//fonts.example.com/css", "https://cdn.example.org/require.js"],
+                     "_static/b.css": ["https://x.org/f.woff2"]}
+
+
+def test_toc_lists_only_existing_files():
+    sources = build_book.check_toc(ROOT)
+    assert sources[0].name in ("intro.md",), "the book opens with book/intro.md"
+    assert all(path.is_file() for path in sources)
+
+
+# --------------------------------------------------------------------------- the browser
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser_context(tmp_path_factory):
+    missing = []
+    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
+        missing.append(f"Chromium ({CHROMIUM}; apt-get install chromium)")
+    if importlib.util.find_spec("playwright") is None:
+        missing.append("Playwright for Python (pip install playwright; no 'playwright install')")
+    if missing:
+        message = "browser test needs " + " and ".join(missing)
+        if os.environ.get("CI"):
+            pytest.fail(message + " (required in CI)")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM,
+            headless=True, args=CHROMIUM_ARGS, service_workers="block")
+        context.set_default_timeout(TIMEOUT_MS)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture(scope="module")
+def visits(browser_context, server):
+    """Open every page once; return what the browser saw, page by page."""
+    remote: list[str] = []
+
+    def route(route):
+        url = route.request.url
+        if urlparse(url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            remote.append(url)
+            route.abort()
+
+    browser_context.route("**/*", route)
+    results = {}
+    for page_path in _pages():
+        page = browser_context.new_page()
+        seen = {"requests": [], "bad": [], "errors": []}
+        page.on("request", lambda r, s=seen: s["requests"].append(r.url))
+        page.on("requestfailed", lambda r, s=seen: s["bad"].append(f"{r.url} ({r.failure})"))
+        page.on("response", lambda r, s=seen: r.status >= 400 and s["bad"].append(f"{r.url} ({r.status})"))
+        page.on("pageerror", lambda e, s=seen: s["errors"].append(str(e)))
+        page.goto(server + page_path, wait_until="load")
+        # Wait for MathJax (when the page loads it) to finish typesetting and for fonts.
+        seen["mathjax"] = page.evaluate(
+            """async () => {
+                 // Sphinx puts MathJax (its config object first) only on pages with math.
+                 if (!window.MathJax) return "absent";
+                 for (let i = 0; i < 300 && !(MathJax.startup && MathJax.startup.promise); i++)
+                   await new Promise(r => setTimeout(r, 100));
+                 if (!(MathJax.startup && MathJax.startup.promise)) return "not started";
+                 await MathJax.startup.promise;
+                 await document.fonts.ready;
+                 return "typeset";
+               }""")
+        page.evaluate("() => document.querySelectorAll('img').forEach(i => { i.loading = 'eager'; })")
+        page.wait_for_function("() => Array.from(document.images).every(i => i.complete)")
+        seen.update(page.evaluate(
+            """() => {
+                 const main = document.querySelector('main') || document.body;
+                 const clone = main.cloneNode(true);
+                 clone.querySelectorAll('pre, code, script, style, mjx-container, .highlight')
+                      .forEach(n => n.remove());
+                 return {
+                   mjx: document.querySelectorAll('mjx-container').length,
+                   text: clone.textContent,
+                   broken_images: Array.from(document.images)
+                       .filter(i => i.naturalWidth === 0).map(i => i.currentSrc || i.src),
+                   n_images: document.images.length,
+                   mathjax_fonts: Array.from(document.fonts)
+                       .filter(f => f.family.replace(/["']/g, '').startsWith('MJX'))
+                       .map(f => [f.family, f.status]),
+                   links: Array.from(document.querySelectorAll('a[href]')).map(a => a.href),
+                 };
+               }"""))
+        page.close()
+        results[page_path] = seen
+    browser_context.unroute("**/*")
+    results["__remote__"] = remote
+    return results
+
+
+def test_no_request_leaves_the_machine(visits):
+    remote = sorted(set(visits["__remote__"]))
+    for page, seen in visits.items():
+        if page == "__remote__":
+            continue
+        for url in seen["requests"]:
+            scheme = urlparse(url).scheme
+            if scheme not in ("data", "blob", "about") and urlparse(url).hostname != "127.0.0.1":
+                remote.append(f"{url} (from {page})")
+    assert not remote, "pages requested resources from the network:\n" + "\n".join(sorted(set(remote)))
+
+
+def test_local_resources_load_and_scripts_run(visits):
+    problems = [f"{page}: {item}" for page, seen in visits.items() if page != "__remote__"
+                for item in seen["bad"] + seen["errors"]]
+    assert not problems, "\n".join(problems)
+
+
+def test_math_is_typeset_by_the_local_mathjax(visits):
+    notation = visits["book/notation.html"]
+    assert notation["mjx"] > 20, "the notation table was not typeset"
+    used = [family for family, status in notation["mathjax_fonts"] if status == "loaded"]
+    assert used, f"no MathJax font loaded: {notation['mathjax_fonts']}"
+    assert any("/_mathjax/output/chtml/fonts/" in url for url in notation["requests"])
+    for page, seen in visits.items():
+        if page == "__remote__":
+            continue
+        assert seen["mathjax"] != "not started", f"{page}: MathJax did not load or start"
+        failed = [family for family, status in seen["mathjax_fonts"] if status == "error"]
+        assert not failed, f"{page}: MathJax fonts failed to load: {failed}"
+        for raw in ("$$", "\\(", "\\["):
+            assert raw not in seen["text"], f"{page}: untypeset math ({raw!r}) left in the text"
+        if seen["mathjax"] == "typeset":
+            assert seen["mjx"] > 0, f"{page}: MathJax loaded but typeset nothing"
+
+
+def test_every_image_loads(visits):
+    broken = {page: seen["broken_images"] for page, seen in visits.items()
+              if page != "__remote__" and seen["broken_images"]}
+    assert not broken, f"images that did not load: {broken}"
+    chapters = [seen for page, seen in visits.items() if page.startswith("notebooks/")]
+    if chapters:  # every chapter has figures: make sure the check above saw some
+        assert sum(seen["n_images"] for seen in chapters) > 0, "no figure on any chapter page"
+
+
+def test_chapters_have_a_colab_button(visits):
+    repo = urlparse(_repository_url()).path.strip("/")  # genmodels-course/genmodels-course
+    chapters = [page for page in visits if page.startswith("notebooks/")]
+    for page in chapters:
+        notebook = page[: -len(".html")] + ".ipynb"
+        expected = f"https://colab.research.google.com/github/{repo}/blob/"
+        links = [url for url in visits[page]["links"] if url.startswith(expected)]
+        assert links, f"{page}: no Colab launch link into {repo}"
+        assert any(url.endswith("/" + notebook) for url in links), f"{page}: Colab link {links} misses {notebook}"
