@@ -30,7 +30,8 @@ __all__ = [
     "value_function", "discriminator_loss", "generator_loss_saturating", "generator_loss_nonsaturating",
     "optimal_discriminator", "jensen_shannon", "gradient_penalty", "wgan_critic_loss", "wgan_generator_loss",
     "gda_xy", "minibatch_stddev", "pack", "Generator2D", "Discriminator2D", "Toy2DConfig", "make_gan_step",
-    "train_toy2d", "sample_toy2d", "EnsembleLinear", "DCGenerator", "DCDiscriminator", "interpolate_latents", "to_tanh_range", "from_tanh_range",
+    "train_toy2d", "sample_toy2d", "EnsembleLinear", "DCGenerator", "DCGANConfig", "make_dcgan_step",
+    "train_dcgan", "sample_images", "truncated_noise", "adain", "DCDiscriminator", "interpolate_latents", "to_tanh_range", "from_tanh_range",
 ]
 
 
@@ -506,6 +507,118 @@ class DCDiscriminator(nn.Module):
             onehot = F.one_hot(y, self.n_classes).to(x.dtype)[:, :, None, None].expand(-1, -1, 28, 28)
             x = torch.cat([x, onehot], dim=1)
         return self.net(x).flatten()
+
+
+@dataclasses.dataclass
+class DCGANConfig:
+    """Settings of a DCGAN run on 28x28 images (Radford et al. 2016: Adam, lr 2e-4, beta1 0.5)."""
+
+    steps: int = 2000
+    batch_size: int = 64
+    z_dim: int = 64
+    width: int = 64
+    lr: float = 2e-4
+    conditional: bool = False
+    seed: int = 0
+
+
+def make_dcgan_step(G: DCGenerator, D: DCDiscriminator, opt_g, opt_d, generator: torch.Generator | None = None,
+                    on_step=None):
+    """One alternating DCGAN step for ``gm.train.fit(..., manual=True)``; batches are ``(x, y)``
+    with ``x`` in [0, 1]. Non-saturating generator loss. ``on_step(i, real_logits, fake_logits)``,
+    if given, sees the discriminator's logits of every step (for histograms)."""
+    device = next(G.parameters()).device
+    count = [0]
+
+    def step(batch):
+        x, y = batch
+        x = to_tanh_range(x)
+        n = x.shape[0]
+        y = y if G.n_classes else None
+        z = torch.randn(n, G.z_dim, device=device, generator=generator)
+        fake = G(z, y)
+        real_logits, fake_logits = D(x, y), D(fake.detach(), y)   # detach: G is frozen for D's update
+        loss_d = discriminator_loss(real_logits, fake_logits)
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        loss_g = generator_loss_nonsaturating(D(fake, y))         # D is not stepped here
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        if on_step is not None:
+            on_step(count[0], real_logits.detach(), fake_logits.detach())
+        count[0] += 1
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
+                "D(x)": torch.sigmoid(real_logits).mean().detach(),
+                "D(G(z))": torch.sigmoid(fake_logits).mean().detach()}
+
+    return step
+
+
+def train_dcgan(x: torch.Tensor, y: torch.Tensor, cfg: DCGANConfig, on_step=None, progress: bool = True):
+    """Train a (conditional) DCGAN on images ``x (N, 1, 28, 28)`` in [0, 1] with labels ``y (N,)``.
+
+    Returns ``(G, D, history)``; G is left in eval mode.
+    """
+    from . import data, runtime, train
+
+    if x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28) or len(x) < cfg.batch_size:
+        raise ValueError(f"train_dcgan expects at least batch_size images of shape (N, 1, 28, 28), got {tuple(x.shape)}")
+    runtime.seed_everything(cfg.seed)
+    device = runtime.device()
+    n_classes = 10 if cfg.conditional else 0
+    G = DCGenerator(cfg.z_dim, cfg.width, n_classes).to(device)
+    D = DCDiscriminator(cfg.width, n_classes).to(device)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+    step = make_dcgan_step(G, D, opt_g, opt_d, generator=runtime.generator(cfg.seed + 1, device=device),
+                           on_step=on_step)
+    batches = data.Batches(x.to(device), y.to(device), batch_size=cfg.batch_size, seed=cfg.seed)
+    history = train.fit(nn.ModuleDict({"G": G, "D": D}), step, batches, optimizer={"g": opt_g, "d": opt_d},
+                        manual=True, steps=cfg.steps, desc="conditional DCGAN" if cfg.conditional else "DCGAN",
+                        progress=progress, config=cfg)
+    G.eval()
+    D.eval()
+    return G, D, history
+
+
+@torch.no_grad()
+def sample_images(G: DCGenerator, n: int, y: torch.Tensor | None = None, z: torch.Tensor | None = None,
+                  seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
+    """``n`` images from a DCGAN generator, ``(n, 1, 28, 28)`` in [0, 1] (labels ``y`` if conditional)."""
+    device = next(G.parameters()).device
+    if z is None:
+        z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+    if G.n_classes and y is None:
+        y = torch.arange(n, device=device) % G.n_classes
+    out = [G(z[i:i + batch_size], None if y is None else y[i:i + batch_size].to(device)) for i in range(0, n, batch_size)]
+    return from_tanh_range(torch.cat(out))
+
+
+def truncated_noise(n: int, z_dim: int, threshold: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Standard normal noise ``(n, z_dim)`` with every entry resampled until ``|z_i| <= threshold``
+    (BigGAN's truncation trick: a smaller threshold trades diversity for typical-looking samples)."""
+    if not threshold > 0:
+        raise ValueError(f"threshold should be positive, got {threshold}")
+    z = torch.randn(n, z_dim, generator=generator)
+    bad = z.abs() > threshold
+    while bad.any():
+        z[bad] = torch.randn(int(bad.sum()), generator=generator)
+        bad = z.abs() > threshold
+    return z
+
+
+def adain(h: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Adaptive instance normalisation (StyleGAN's style input): ``(N, C, H, W)`` feature maps,
+    ``scale`` and ``bias`` ``(N, C)`` from the style. Each channel of each image is normalised
+    to zero mean and unit variance, then given the style's own scale and bias."""
+    if h.dim() != 4 or scale.shape != h.shape[:2] or bias.shape != h.shape[:2]:
+        raise ValueError(f"adain expects h (N, C, H, W) and scale, bias (N, C); got {tuple(h.shape)}, "
+                         f"{tuple(scale.shape)}, {tuple(bias.shape)}")
+    mean = h.mean(dim=(2, 3), keepdim=True)
+    std = (h.var(dim=(2, 3), keepdim=True, unbiased=False) + eps).sqrt()
+    return scale[:, :, None, None] * (h - mean) / std + bias[:, :, None, None]
 
 
 def to_tanh_range(x: torch.Tensor) -> torch.Tensor:

@@ -322,3 +322,31 @@ def test_checker_reports_not_implemented():
 
     verdict = exercises.evaluate("gan.discriminator_loss", stub)
     assert not verdict.passed and "not implemented" in verdict.message
+
+
+def test_truncated_noise_and_adain():
+    z = gan.truncated_noise(500, 8, 0.5, generator=torch.Generator().manual_seed(9))
+    assert z.shape == (500, 8) and z.abs().max() <= 0.5
+    torch.manual_seed(10)
+    h = 3 + 2 * torch.randn(2, 4, 6, 6)
+    scale, bias = torch.rand(2, 4) + 0.5, torch.randn(2, 4)
+    out = gan.adain(h, scale, bias)
+    assert torch.allclose(out.mean(dim=(2, 3)), bias, atol=1e-5)
+    assert torch.allclose(out.std(dim=(2, 3), unbiased=False), scale, atol=1e-3)
+    with pytest.raises(ValueError, match="adain"):
+        gan.adain(h, scale[:, :2], bias)
+
+
+def test_train_dcgan_tiny_run():
+    torch.manual_seed(11)
+    x, y = torch.rand(32, 1, 28, 28), torch.arange(32) % 10
+    seen = []
+    cfg = gan.DCGANConfig(steps=3, batch_size=16, z_dim=8, width=4, conditional=True)
+    G, D, hist = gan.train_dcgan(x, y, cfg, on_step=lambda i, r, f: seen.append((i, r.shape, f.shape)),
+                                 progress=False)
+    assert [s[0] for s in seen] == [0, 1, 2] and seen[0][1] == (16,)
+    assert len(hist["loss_d"]) == 3
+    imgs = gan.sample_images(G, 12)
+    assert imgs.shape == (12, 1, 28, 28) and imgs.min() >= 0 and imgs.max() <= 1
+    with pytest.raises(ValueError, match="28"):
+        gan.train_dcgan(torch.rand(32, 1, 8, 8), y, cfg)
