@@ -101,6 +101,14 @@ def test_remote_resource_scan_catches_a_cdn_script(tmp_path):
                      "_static/b.css": ["https://x.org/f.woff2"]}
 
 
+def test_duplicate_bibliography_keys_are_found(tmp_path):
+    bib = tmp_path / "refs.bib"
+    bib.write_text("% a comment\n@article{Kingma2014,\n title={A}}\n@book{other, title={B}}\n"
+                   "@inproceedings{kingma2014 ,\n title={C}}\n@comment{other,}\n")
+    assert build_book.duplicate_bib_keys(bib) == ["kingma2014"]
+    assert build_book.duplicate_bib_keys(ROOT / "book" / "references.bib") == []
+
+
 def test_toc_lists_only_existing_files():
     sources = build_book.check_toc(ROOT)
     assert sources[0].name in ("intro.md",), "the book opens with book/intro.md"
