@@ -13,7 +13,8 @@ Slow (it executes every chapter in the quick profile), so it carries the ``book`
    * MathJax typeset the formulas (``mjx-container`` elements, its fonts loaded from the
      site, no raw ``$$``, ``\\(`` or ``\\[`` left in the text);
    * every ``<img>`` loaded (``naturalWidth > 0``);
-   * every chapter page has a Colab launch link into the repository of ``_config.yml``.
+   * every chapter page has a Colab launch link into the repository of ``_config.yml``;
+   * the notation page also typesets when opened as a file (no server).
 
 Without Chromium or Playwright the browser checks are skipped, unless ``CI`` is set:
 there they must run.
@@ -217,6 +218,32 @@ def visits(browser_context, server):
     browser_context.unroute("**/*")
     results["__remote__"] = remote
     return results
+
+
+def test_site_also_works_from_file_urls(browser_context, site):
+    """Opening _build/html/index.html straight from disk (no server) still typesets math."""
+    remote: list[str] = []
+
+    def route(route):
+        if urlparse(route.request.url).scheme in ("file", "data", "blob"):
+            route.continue_()
+        else:
+            remote.append(route.request.url)
+            route.abort()
+
+    page = browser_context.new_page()
+    page.route("**/*", route)
+    page.goto((site / "book" / "notation.html").as_uri(), wait_until="load")
+    page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+    page.evaluate("async () => { await MathJax.startup.promise; await document.fonts.ready; }")
+    n_math, fonts = page.evaluate(
+        """() => [document.querySelectorAll('mjx-container').length,
+                  Array.from(document.fonts).filter(f => f.family.replace(/["']/g, '').startsWith('MJX'))
+                       .map(f => f.status)]""")
+    page.close()
+    assert not remote, f"requests left the machine: {remote}"
+    assert n_math > 20
+    assert "loaded" in fonts and "error" not in fonts, fonts
 
 
 def test_no_request_leaves_the_machine(visits):
