@@ -4,10 +4,10 @@ Everything here is small and closed-form, so that the chapter's ideas can be che
 exactly:
 
 * Bernoulli and Gaussian naive Bayes, fitted by counting (eq. 1.5-1.7): a generative
-  classifier ``p(x, y) = p(y) prod_d p(x_d | y)`` that can classify (Bayes' rule, eq. 1.2),
+  classifier ``p(x, y) = p(y) prod_d p(x_d | y)`` that can classify (Bayes' rule, eq. 1.1),
   sample, marginalise missing pixels exactly (eq. 1.9) and score ``log p(x)`` (eq. 1.10);
 * multinomial logistic regression, the discriminative baseline that models ``p(y | x)`` only
-  (eq. 1.11), fitted by L-BFGS on the same objective as scikit-learn's ``LogisticRegression``;
+  (eq. 1.11), fitted with scikit-learn's ``LogisticRegression`` (L-BFGS);
 * the explicit joint table over a grid of binary pixels (eq. 1.12-1.13): fitted by counting,
   sampled, conditioned on observed pixels; its size is ``2 ** pixels``;
 * the learning-curve experiment of Ng and Jordan (2001) and where two curves cross.
@@ -261,36 +261,36 @@ class LogisticRegression:
 
 
 def fit_logistic_regression(x: torch.Tensor, y: torch.Tensor, n_classes: int | None = None, C: float = 1.0,
-                            max_iter: int = 200, tol: float = 1e-7) -> LogisticRegression:
-    """Maximise the conditional log-likelihood with an L2 penalty, by full-batch L-BFGS.
+                            max_iter: int = 200, tol: float = 1e-4) -> LogisticRegression:
+    """Maximise the conditional log-likelihood with an L2 penalty (eq. 1.11), by L-BFGS.
 
-    Minimises ``mean_i -log p(y_i | x_i) + ||W||^2 / (2 C N)``, which is scikit-learn's
-    ``LogisticRegression(C=C)`` objective divided by ``C N`` (same optimum; the bias is not
-    penalised). Runs on whatever device ``x`` lives on.
+    Minimises ``C * sum_i -log p(y_i | x_i) + ||W||^2 / 2`` (the bias is not penalised): this is
+    scikit-learn's ``LogisticRegression(C=C)``, which does the optimisation on the CPU; the
+    weights come back as tensors on ``x``'s device. ``x`` ``(N, D)`` or images, ``y`` ``(N,)``.
+    Every class in ``0..n_classes-1`` must occur in ``y``.
     """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression as _SkLR
+
     x = _flat(x)
     if not x.is_floating_point():
         x = x.to(torch.get_default_dtype())
     y, k = _labels(y, x.shape[0], n_classes)
-    y = y.to(x.device)
     if C <= 0:
         raise ValueError(f"C (inverse regularisation strength) should be > 0, got {C}")
-    n, d = x.shape
-    w = torch.zeros(k, d, dtype=x.dtype, device=x.device, requires_grad=True)
-    b = torch.zeros(k, dtype=x.dtype, device=x.device, requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], lr=1, max_iter=max_iter, tolerance_grad=tol, tolerance_change=1e-12,
-                            history_size=20, line_search_fn="strong_wolfe")
-    lam = 1.0 / (C * n)
-
-    def closure():
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(x @ w.T + b, y) + 0.5 * lam * (w ** 2).sum()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        opt.step(closure)
-    return LogisticRegression(w.detach(), b.detach())
+    present = torch.unique(y).numel()
+    if present != k:
+        raise ValueError(f"every class 0..{k - 1} needs at least one example; only {present} occur in y")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # a cap on iterations is our choice, not an accident
+        sk = _SkLR(C=C, max_iter=max_iter, tol=tol).fit(x.detach().cpu().double().numpy(), y.cpu().numpy())
+    w = torch.as_tensor(sk.coef_, dtype=x.dtype, device=x.device)
+    b = torch.as_tensor(sk.intercept_, dtype=x.dtype, device=x.device)
+    if k == 2:  # scikit-learn stores one weight vector for two classes: logits (0, w x + b) give the same softmax
+        w, b = torch.cat([torch.zeros_like(w), w]), torch.cat([torch.zeros_like(b), b])
+    return LogisticRegression(w, b)
 
 
 def impute_mean(x: torch.Tensor, mask: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
@@ -343,7 +343,8 @@ def fit_joint_table(x: torch.Tensor, alpha: float = 0.0) -> torch.Tensor:
         raise ValueError(f"alpha should be >= 0, got {alpha}")
     weights = 2 ** torch.arange(p - 1, -1, -1, device=x.device)   # row-major: first pixel is the most significant bit
     index = (x.long() * weights).sum(1)
-    counts = torch.bincount(index, minlength=2 ** p).to(torch.get_default_dtype()) + alpha
+    dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
+    counts = torch.bincount(index, minlength=2 ** p).to(dtype) + alpha
     return (counts / counts.sum()).reshape((2,) * p)
 
 
