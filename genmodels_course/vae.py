@@ -14,6 +14,7 @@ The pieces, each tied to an equation of the chapter:
 * :class:`VAE`                an MLP encoder and decoder, configured by :class:`VAEConfig`
 * :func:`log_weights`, :func:`iwae_nll`   importance weights and the test NLL estimate
 * :func:`active_units`, :func:`free_bits_kl`, :func:`kl_warmup`   posterior collapse
+* :func:`aggregate_posterior_log_prob`     the aggregate posterior against the prior
 * :func:`make_step`, :func:`inpaint`      a training step for ``gm.train.fit``; in-painting
 """
 from __future__ import annotations
@@ -294,6 +295,22 @@ def active_units(model: VAE, x: torch.Tensor, threshold: float = 0.01) -> tuple[
     mu, _ = posterior_means(model, x)
     var = mu.var(dim=0)
     return int((var > threshold).sum()), var
+
+
+@torch.no_grad()
+def aggregate_posterior_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+                                 chunk: int = 4096) -> torch.Tensor:
+    """log q(z) of the aggregate posterior ``q(z) = 1/N sum_n q(z | x_n)``, a mixture of N Gaussians.
+
+    ``z``: ``(M, d)`` points; ``mu``, ``logvar``: ``(N, d)`` the encoder's outputs on a data
+    set. Returns ``(M,)`` on the device of ``mu``. Computed in chunks of ``chunk`` points.
+    """
+    if z.dim() != 2 or mu.dim() != 2 or z.shape[1] != mu.shape[1]:
+        raise ValueError(f"aggregate_posterior_log_prob expects z (M, d) and mu, logvar (N, d), got {tuple(z.shape)} and {tuple(mu.shape)}")
+    z = z.to(mu.device, mu.dtype)
+    out = [torch.logsumexp(gaussian_log_prob(zc[:, None], mu[None], logvar[None]), dim=1) - math.log(mu.shape[0])
+           for zc in z.split(chunk)]
+    return torch.cat(out)
 
 
 @torch.no_grad()

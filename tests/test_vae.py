@@ -297,3 +297,16 @@ def test_short_training_on_mnist_beats_the_untrained_model():
     after = vae.iwae_nll(model, xt, k=10, generator=_g(19)).mean()
     assert after < before - 200, (before, after)
     assert after < 300
+
+
+def test_aggregate_posterior_is_a_normalised_mixture():
+    mu = torch.tensor([[0.0, 0.0], [3.0, -1.0]])
+    logvar = torch.tensor([[0.0, 0.0], [-1.0, 0.5]])
+    z = torch.randn(5, 2, generator=_g(20))
+    ref = torch.stack([vae.gaussian_log_prob(z, m, lv) for m, lv in zip(mu, logvar)]).exp().mean(0).log()
+    torch.testing.assert_close(vae.aggregate_posterior_log_prob(z, mu, logvar, chunk=2), ref)
+    # integrates to 1 on a grid
+    g = torch.linspace(-10, 10, 401)
+    pts = torch.stack(torch.meshgrid(g, g, indexing="xy"), -1).reshape(-1, 2)
+    mass = vae.aggregate_posterior_log_prob(pts, mu, logvar).exp().sum() * (g[1] - g[0]) ** 2
+    assert abs(float(mass) - 1) < 1e-3
