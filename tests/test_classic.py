@@ -1,7 +1,6 @@
 """Chapter 1: the classical generative models, tied to their equations by brute force."""
 import itertools
 import math
-import os
 
 import numpy as np
 import pytest
@@ -308,8 +307,7 @@ def test_naive_bayes_and_logistic_regression_on_digits():
     assert acc_nb > 0.8 and acc_lr > 0.8
 
 
-@pytest.mark.skipif(not os.environ.get("GENMODELS_DATA"), reason="set GENMODELS_DATA to run tests on MNIST")
-def test_mnist_digits_are_more_likely_than_fashion_under_a_digit_model():
+def test_mnist_digits_are_more_likely_than_fashion_under_a_digit_model(data_available):
     import genmodels_course as gm
     from sklearn.metrics import roc_auc_score
 
