@@ -422,7 +422,8 @@ def train_toy2d(mixture, cfg: Toy2DConfig, ensemble: int = 1, snapshot_every: in
         return out
 
     history = train.fit(nn.ModuleDict({"G": G, "D": D}), step, batches, optimizer={"g": opt_g, "d": opt_d},
-                        manual=True, steps=cfg.steps, desc=cfg.method, progress=progress)
+                        manual=True, steps=cfg.steps, desc=cfg.method, progress=progress,
+                        amp=False)  # tiny nets gain nothing from bf16, and the modes are 0.01 wide
     if snapshot_every:
         snap()
     return G, D, history, snapshots
