@@ -5,10 +5,10 @@ exactly:
 
 * Bernoulli and Gaussian naive Bayes, fitted by counting (eq. 1.5-1.7): a generative
   classifier ``p(x, y) = p(y) prod_d p(x_d | y)`` that can classify (Bayes' rule, eq. 1.1),
-  sample, marginalise missing pixels exactly (eq. 1.9) and score ``log p(x)`` (eq. 1.10);
+  sample, marginalise missing pixels exactly (eq. 1.10) and score ``log p(x)`` (eq. 1.11);
 * multinomial logistic regression, the discriminative baseline that models ``p(y | x)`` only
-  (eq. 1.11), fitted with scikit-learn's ``LogisticRegression`` (L-BFGS);
-* the explicit joint table over a grid of binary pixels (eq. 1.12-1.13): fitted by counting,
+  (eq. 1.9), fitted with scikit-learn's ``LogisticRegression`` (L-BFGS);
+* the explicit joint table over a grid of binary pixels (eq. 1.12-1.14): fitted by counting,
   sampled, conditioned on observed pixels; its size is ``2 ** pixels``;
 * the learning-curve experiment of Ng and Jordan (2001) and where two curves cross.
 
@@ -121,7 +121,7 @@ class _GenerativeClassifier:
         return self.log_joint(x, mask).argmax(1)
 
     def log_prob(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """``(N,)`` log p(x) = logsumexp_k log p(x, y=k) (eq. 1.10), in nats; the score for anomalies."""
+        """``(N,)`` log p(x) = logsumexp_k log p(x, y=k) (eq. 1.11), in nats; the score for anomalies."""
         return torch.logsumexp(self.log_joint(x, mask), dim=1)
 
     def sample_labels(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -166,7 +166,7 @@ class BernoulliNB(_GenerativeClassifier):
 
     def log_joint(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """``(N, K)`` log p(x_obs, y=k). Hidden pixels (``mask`` False) are summed out exactly:
-        their factor ``sum_{v in {0,1}} p(x_d = v | y)`` is 1 (eq. 1.9), so they are simply left out."""
+        their factor ``sum_{v in {0,1}} p(x_d = v | y)`` is 1 (eq. 1.10), so they are simply left out."""
         x = _flat(x).to(self.theta.dtype)
         if x.shape[1] != self.theta.shape[1]:
             raise ValueError(f"x has {x.shape[1]} pixels per example, the model was fitted on {self.theta.shape[1]}")
@@ -214,7 +214,7 @@ class GaussianNB(_GenerativeClassifier):
         return cls(torch.log(n_k / n_k.sum()), mu, var)
 
     def log_joint(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """``(N, K)`` log p(x_obs, y=k); hidden pixels are left out of the sum (eq. 1.9)."""
+        """``(N, K)`` log p(x_obs, y=k); hidden pixels are left out of the sum (eq. 1.10)."""
         x = _flat(x).to(self.mu.dtype)
         if x.shape[1] != self.mu.shape[1]:
             raise ValueError(f"x has {x.shape[1]} features per example, the model was fitted on {self.mu.shape[1]}")
@@ -238,7 +238,7 @@ class GaussianNB(_GenerativeClassifier):
 # ---------------------------------------------------------------- the discriminative baseline
 @dataclasses.dataclass
 class LogisticRegression:
-    """Multinomial logistic regression: ``p(y=k | x) = softmax(W x + b)_k`` (eq. 1.11).
+    """Multinomial logistic regression: ``p(y=k | x) = softmax(W x + b)_k`` (eq. 1.9).
 
     ``weight`` ``(K, D)``, ``bias`` ``(K,)``. It models ``p(y | x)`` and nothing else: there is
     no ``p(x)`` to sample from, to marginalise or to score.
@@ -262,7 +262,7 @@ class LogisticRegression:
 
 def fit_logistic_regression(x: torch.Tensor, y: torch.Tensor, n_classes: int | None = None, C: float = 1.0,
                             max_iter: int = 200, tol: float = 1e-4) -> LogisticRegression:
-    """Maximise the conditional log-likelihood with an L2 penalty (eq. 1.11), by L-BFGS.
+    """Maximise the conditional log-likelihood with an L2 penalty (eq. 1.9), by L-BFGS.
 
     Minimises ``C * sum_i -log p(y_i | x_i) + ||W||^2 / 2`` (the bias is not penalised): this is
     scikit-learn's ``LogisticRegression(C=C)``, which does the optimisation on the CPU; the
@@ -322,7 +322,7 @@ def _check_table(table: torch.Tensor) -> int:
 
 
 def joint_table_size(n_pixels: int, n_values: int = 2) -> int:
-    """Number of entries of the full joint table: ``n_values ** n_pixels`` (an exact Python int)."""
+    """Number of entries of the full joint table: ``n_values ** n_pixels`` (eq. 1.14; an exact Python int)."""
     if n_pixels < 0 or n_values < 1:
         raise ValueError(f"expected n_pixels >= 0 and n_values >= 1, got {n_pixels}, {n_values}")
     return n_values ** n_pixels
