@@ -85,7 +85,7 @@ def fit_bernoulli_nb(x: torch.Tensor, y: torch.Tensor, n_classes: int, alpha: fl
     ``(K, D)`` is ``(N_kd + alpha) / (N_k + 2 alpha)``, the smoothed fraction of class-``k``
     examples whose pixel ``d`` is on (eq. 1.6).
     """
-    x = x.reshape(x.shape[0], -1).to(torch.get_default_dtype() if not x.is_floating_point() else x.dtype)
+    x = x.reshape(x.shape[0], -1).float() if not x.is_floating_point() else x.reshape(x.shape[0], -1)
     onehot = torch.nn.functional.one_hot(y, n_classes).to(x.dtype)   # (N, K)
     n_k = onehot.sum(0)                                               # examples per class
     n_kd = onehot.T @ x                                               # pixels on, per class
