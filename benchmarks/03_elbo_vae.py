@@ -26,12 +26,14 @@ import sys
 import time
 
 PROFILES = {
-    # the main model of the notebook, per profile (keep in sync with the notebook's cfg)
-    "quick": dict(n_train=2_000, epochs=2, batch=128, z_dim=16, hidden=(256, 128), lr=1e-3,
+    # the main model of the notebook, per profile (keep in sync with the notebook's cfg);
+    # the gpu profile trains longer than the notebook (60k steps, about 256 epochs, vs 20k)
+    # because the benchmark has no 3-minute budget and its target is <= 90 nats.
+    "quick": dict(n_train=3_000, steps=300, batch=128, z_dim=16, hidden=(256,), lr=1e-3,
                   iwae_k=64, n_test=200, n_ood=200),
-    "cpu": dict(n_train=None, epochs=6, batch=128, z_dim=32, hidden=(512, 256), lr=1e-3,
+    "cpu": dict(n_train=None, steps=1_500, batch=128, z_dim=32, hidden=(400,), lr=1e-3,
                 iwae_k=1000, n_test=1000, n_ood=2000),
-    "gpu": dict(n_train=None, epochs=120, batch=128, z_dim=32, hidden=(512, 256), lr=1e-3,
+    "gpu": dict(n_train=None, steps=60_000, batch=256, z_dim=32, hidden=(512, 256), lr=1e-3,
                 iwae_k=5000, n_test=None, n_ood=None),
 }
 
@@ -40,7 +42,7 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
                         help="quick | cpu | gpu (default: the runtime's active profile)")
-    parser.add_argument("--epochs", type=float, default=None, help="override the profile's number of epochs")
+    parser.add_argument("--steps", type=int, default=None, help="override the profile's number of training steps")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.profile == "quick":
@@ -55,8 +57,8 @@ def main(argv=None) -> dict:
     t0 = time.time()
     profile = args.profile or gm.runtime.profile()
     s = dict(PROFILES[profile])
-    if args.epochs is not None:
-        s["epochs"] = args.epochs
+    if args.steps is not None:
+        s["steps"] = args.steps
     dev = gm.runtime.device()
     gm.runtime.seed_everything(args.seed)
 
@@ -71,7 +73,7 @@ def main(argv=None) -> dict:
     opt = torch.optim.Adam(model.parameters(), lr=s["lr"])
     step = vae.make_step(model, generator=gm.runtime.generator(args.seed + 1))
     batches = gm.data.Batches(x_train, batch_size=s["batch"], seed=args.seed)
-    history = gm.train.fit(model, step, batches, optimizer=opt, epochs=s["epochs"], amp=False,
+    history = gm.train.fit(model, step, batches, optimizer=opt, steps=s["steps"], amp=False,
                            desc="VAE", progress=sys.stderr.isatty(), log_every=50)
     t_train = time.time() - t0
 
@@ -93,7 +95,8 @@ def main(argv=None) -> dict:
         chapter="03_elbo_vae", profile=profile, device=str(dev),
         device_name=torch.cuda.get_device_name(0) if dev.type == "cuda" else dev.type,
         torch_threads=torch.get_num_threads(),
-        n_train=int(x_train.shape[0]), epochs=s["epochs"], steps=history["step"][-1], z_dim=s["z_dim"],
+        n_train=int(x_train.shape[0]), steps=s["steps"], batch=s["batch"],
+        epochs=round(s["steps"] * s["batch"] / x_train.shape[0], 1), z_dim=s["z_dim"],
         hidden=list(s["hidden"]), train_loss_last=round(history.mean("loss", last=5), 3),
         test_nll_iwae=round(float(nll.mean()), 3), iwae_k=s["iwae_k"], n_test=int(xb_test.shape[0]),
         test_neg_elbo=round(float(nelbo_test.mean()), 3),

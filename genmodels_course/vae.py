@@ -13,7 +13,7 @@ The pieces, each tied to an equation of the chapter:
 * :func:`iwae_bound`          log (1/k) sum_i w_i with log-sum-exp, eq. (3.7)
 * :class:`VAE`                an MLP encoder and decoder, configured by :class:`VAEConfig`
 * :func:`log_weights`, :func:`iwae_nll`   importance weights and the test NLL estimate
-* :func:`active_units`, :func:`free_bits_kl`, :func:`kl_warmup`   posterior collapse
+* :func:`active_units`, :func:`kl_per_unit`, :func:`free_bits_kl`, :func:`kl_warmup`   posterior collapse
 * :func:`aggregate_posterior_log_prob`     the aggregate posterior against the prior
 * :func:`make_step`, :func:`inpaint`      a training step for ``gm.train.fit``; in-painting
 """
@@ -298,6 +298,17 @@ def active_units(model: VAE, x: torch.Tensor, threshold: float = 0.01) -> tuple[
 
 
 @torch.no_grad()
+def kl_per_unit(model: VAE, x: torch.Tensor) -> torch.Tensor:
+    """The KL (3.4) of each latent unit, averaged over the data ``x``: ``(d,)`` in nats.
+
+    A collapsed unit has ``q(z_j|x) = p(z_j)`` for every ``x`` and a KL of exactly 0; the
+    sum over units is the average rate ``KL(q(z|x) || p(z))``.
+    """
+    mu, logvar = posterior_means(model, x)
+    return (0.5 * (logvar.exp() + mu.pow(2) - 1.0 - logvar)).mean(dim=0)
+
+
+@torch.no_grad()
 def aggregate_posterior_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
                                  chunk: int = 4096) -> torch.Tensor:
     """log q(z) of the aggregate posterior ``q(z) = 1/N sum_n q(z | x_n)``, a mixture of N Gaussians.
@@ -313,21 +324,35 @@ def aggregate_posterior_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torc
     return torch.cat(out)
 
 
-@torch.no_grad()
-def inpaint(model: VAE, x: torch.Tensor, mask: torch.Tensor, steps: int = 30) -> torch.Tensor:
-    """Fill in pixels where ``mask == 0`` by cycling through the latent space.
+def inpaint(model: VAE, x: torch.Tensor, mask: torch.Tensor, steps: int = 100, lr: float = 0.05,
+            init: float = 0.0) -> torch.Tensor:
+    """Fill in pixels where ``mask == 0`` through the latent space.
 
-    Start with 0.5 in the missing pixels; then repeat: encode, decode the posterior mean,
-    and overwrite the missing pixels with the decoded probabilities (the observed pixels
-    stay fixed). ``x``, ``mask``: ``(N, *x_shape)``. Returns the completed images.
+    Finds, for each image, the code that best explains the *observed* pixels under the prior,
+    ``z* = argmax_z log p(x_obs | z) + log p(z)`` (the decoder factorises over pixels, so
+    ``log p(x_obs | z)`` is its log-likelihood summed over the observed pixels only), by
+    ``steps`` Adam steps started at the encoder's mean of the image with ``init`` in the
+    holes. Returns ``x`` with the decoder's probabilities ``sigmoid(decode(z*))`` in the
+    missing pixels. ``x``, ``mask``: ``(N, *x_shape)``. The model's weights are not changed.
     """
     if mask.shape != x.shape:
         raise ValueError(f"inpaint expects a mask of the same shape as x {tuple(x.shape)}, got {tuple(mask.shape)}")
+    if steps < 1:
+        raise ValueError(f"inpaint expects steps >= 1, got {steps}")
     mask = mask.to(x.dtype)
-    x_fill = x * mask + 0.5 * (1 - mask)
-    for _ in range(steps):
-        x_fill = x * mask + model.reconstruct(x_fill) * (1 - mask)
-    return x_fill
+    with torch.no_grad():
+        z = model.encode(x * mask + init * (1 - mask))[0].clone()
+    z.requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=lr)
+    with torch.enable_grad():
+        for _ in range(steps):
+            logits = model.decode(z)
+            nll_obs = ((F.softplus(logits) - x * logits) * mask).flatten(1).sum(1)
+            loss = (nll_obs - standard_normal_log_prob(z)).sum()
+            (z.grad,) = torch.autograd.grad(loss, z)
+            opt.step()
+    with torch.no_grad():
+        return x * mask + torch.sigmoid(model.decode(z)) * (1 - mask)
 
 
 # ------------------------------------------------------------------ exercises

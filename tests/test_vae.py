@@ -226,9 +226,13 @@ def test_inpaint_keeps_observed_pixels():
     x = torch.bernoulli(torch.full((3, 1, 4, 4), 0.5), generator=_g(15))
     mask = torch.zeros_like(x)
     mask[..., :2, :] = 1
+    before = [p.detach().clone() for p in model.parameters()]
     out = vae.inpaint(model, x, mask, steps=5)
     torch.testing.assert_close(out[..., :2, :], x[..., :2, :])
     assert torch.all((out >= 0) & (out <= 1))
+    assert all(torch.equal(a, b) and p.grad is None for a, b, p in zip(before, model.parameters(), model.parameters()))
+    full = vae.inpaint(model, x, torch.ones_like(x), steps=3)
+    torch.testing.assert_close(full, x)                  # nothing hidden: nothing changes
 
 
 # ------------------------------------------------------------------ the exercise checkers
@@ -310,3 +314,12 @@ def test_aggregate_posterior_is_a_normalised_mixture():
     pts = torch.stack(torch.meshgrid(g, g, indexing="xy"), -1).reshape(-1, 2)
     mass = vae.aggregate_posterior_log_prob(pts, mu, logvar).exp().sum() * (g[1] - g[0]) ** 2
     assert abs(float(mass) - 1) < 1e-3
+
+
+def test_kl_per_unit_sums_to_the_average_kl():
+    model = _tiny_vae(5, z_dim=3)
+    x = torch.rand(40, 1, 4, 4, generator=_g(21))
+    per_unit = vae.kl_per_unit(model, x)
+    mu, logvar = model.encode(x)
+    assert per_unit.shape == (3,) and torch.all(per_unit >= 0)
+    torch.testing.assert_close(per_unit.sum(), vae.gaussian_kl(mu, logvar).mean().detach())
