@@ -6,6 +6,7 @@ Usage (from anywhere; ``make book`` calls exactly this)::
     .venv/bin/python tools/build_book.py            # profile of this machine (cpu or gpu)
     GENMODELS_QUICK=1 .venv/bin/python tools/build_book.py   # the quick profile (CI)
     .venv/bin/python tools/build_book.py --all      # re-read every page
+    .venv/bin/python tools/build_book.py --reuse-cache  # prose edits: keep executed outputs
 
 What it does, in order:
 
@@ -228,6 +229,9 @@ def remote_resources(html_dir: Path = HTML, pages: list[str] | None = None) -> d
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--all", action="store_true", help="re-read and re-render every page")
+    parser.add_argument("--reuse-cache", action="store_true",
+                        help="keep executed notebooks even if the package changed since they ran "
+                             "(faster when only prose changed; outputs may be stale)")
     parser.add_argument("--no-check", action="store_true",
                         help="skip the scan of the built HTML for remote resources")
     args = parser.parse_args(argv)
@@ -257,11 +261,19 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError):
         last = {}
     cache, cache_stamp = cache_dir(profile), cache_dir(profile).with_suffix(".package")
-    if cache.exists() and (not cache_stamp.is_file() or cache_stamp.read_text() != state["package"]):
-        print(f"build_book: the package changed since the {profile} cache was filled: "
-              "re-executing every chapter", flush=True)
-        shutil.rmtree(cache)
-    rebuild_all = args.all or last != state
+    stale = not cache_stamp.is_file() or cache_stamp.read_text() != state["package"]
+    if args.reuse_cache:
+        state["package"] = last.get("package")  # pages may show outputs of older code
+        rebuild_all = args.all or last.get("profile") != profile
+    else:
+        if stale:
+            if cache.exists():
+                print(f"build_book: the package changed since the {profile} cache was filled: "
+                      "re-executing every chapter", flush=True)
+                shutil.rmtree(cache)
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache_stamp.write_text(state["package"])  # what fills the cache from now on
+        rebuild_all = args.all or last != state
     exe = Path(sys.executable).with_name("jupyter-book")
     jb = [str(exe)] if exe.is_file() else [sys.executable, "-m", "jupyter_book.cli.main"]
     cmd = jb + ["build", str(ROOT), "--path-output", str(ROOT), "--config", str(config),
@@ -276,7 +288,6 @@ def main(argv: list[str] | None = None) -> int:
         STATE.unlink(missing_ok=True)  # the next build re-reads everything
         fail(f"jupyter-book failed (exit {result.returncode}); warnings count as errors")
     STATE.write_text(json.dumps(state))
-    cache_stamp.write_text(state["package"])
 
     if not (HTML / "_mathjax" / "tex-chtml.js").is_file():
         fail("MathJax was not copied into the site (is html_extra_path still in _config.yml?)")
