@@ -209,8 +209,9 @@ class GaussianNB(_GenerativeClassifier):
         if (n_k == 0).any():
             raise ValueError(f"every class needs at least one example; classes {torch.nonzero(n_k == 0).flatten().tolist()} have none")
         mu = (onehot.T @ x) / n_k[:, None]
-        var = (onehot.T @ x ** 2) / n_k[:, None] - mu ** 2       # biased (ML) variance, like numpy's var
-        var = var.clamp_min(0) + var_smoothing * x.var(0, unbiased=False).max()
+        # biased (ML) variance, in two passes (mean first) so that tiny variances do not cancel away
+        var = (onehot.T @ (x - mu[y.to(x.device)]) ** 2) / n_k[:, None]
+        var = var + var_smoothing * x.var(0, unbiased=False).max()
         return cls(torch.log(n_k / n_k.sum()), mu, var)
 
     def log_joint(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
