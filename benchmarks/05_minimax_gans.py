@@ -27,7 +27,7 @@ import time
 PROFILES = {
     "quick": dict(steps=100, hidden=64, seeds=2, dcgan_steps=30, width=16, n_train=2_000, n_fd=500),
     "cpu": dict(steps=1_500, hidden=128, seeds=5, dcgan_steps=600, width=32, n_train=20_000, n_fd=2_000),
-    "gpu": dict(steps=6_000, hidden=256, seeds=5, dcgan_steps=6_000, width=64, n_train=None, n_fd=10_000),
+    "gpu": dict(steps=10_000, hidden=256, seeds=5, dcgan_steps=6_000, width=64, n_train=None, n_fd=10_000),
 }
 METHODS = ("gan", "pacgan", "mbstd", "wgan-gp")
 
