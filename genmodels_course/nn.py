@@ -59,15 +59,25 @@ class SinusoidalTimeEmbedding(nn.Module):
 
 class TimeMLP(nn.Module):
     """A denoiser for vectors: ``eps_hat = f([x, emb(t)])``, ``x`` of shape ``(B, d)``,
-    ``t`` int64 ``(B,)``. Used for the 2-D toys and for diffusion in a latent space."""
+    ``t`` int64 ``(B,)``. Used for the 2-D toys and for diffusion in a latent space.
 
-    def __init__(self, d: int = 2, hidden: int = 128, layers: int = 3, t_dim: int = 32):
+    ``fourier > 0`` also feeds random Fourier features ``[sin(x W), cos(x W)]`` of the
+    input, ``W ~ N(0, fourier_scale^2)`` of shape ``(d, fourier)``, fixed at construction
+    (Tancik et al. 2020): an MLP on raw 2-D coordinates learns sharp structures like a thin
+    spiral slowly, and these features make it learn them in a few thousand steps."""
+
+    def __init__(self, d: int = 2, hidden: int = 128, layers: int = 3, t_dim: int = 32,
+                 fourier: int = 0, fourier_scale: float = 4.0):
         super().__init__()
-        if d < 1 or hidden < 1 or layers < 1:
-            raise ValueError("d, hidden and layers must be positive integers")
+        if d < 1 or hidden < 1 or layers < 1 or fourier < 0:
+            raise ValueError("d, hidden and layers must be positive integers, fourier >= 0")
         self.d = d
         self.embed = SinusoidalTimeEmbedding(t_dim)
-        mods, width = [], d + t_dim
+        if fourier:
+            self.register_buffer("fourier_w", torch.randn(d, fourier) * fourier_scale)
+        else:
+            self.fourier_w = None
+        mods, width = [], d + 2 * fourier + t_dim
         for _ in range(layers):
             mods += [nn.Linear(width, hidden), nn.SiLU()]
             width = hidden
@@ -77,7 +87,11 @@ class TimeMLP(nn.Module):
     def forward(self, x, t):
         if x.ndim != 2 or x.shape[1] != self.d:
             raise ValueError(f"x must have shape (B, {self.d}), got {tuple(x.shape)}")
-        return self.net(torch.cat([x, self.embed(t)], dim=1))
+        feats = [x, self.embed(t)]
+        if self.fourier_w is not None:
+            proj = x @ self.fourier_w
+            feats += [proj.sin(), proj.cos()]
+        return self.net(torch.cat(feats, dim=1))
 
 
 class TimeResBlock(nn.Module):

@@ -288,6 +288,8 @@ def test_bad_input_raises_clear_errors():
         SinusoidalTimeEmbedding(7)
     with pytest.raises(ValueError):
         TimeMLP(d=2)(torch.randn(4, 3), torch.tensor([0, 1, 2, 3]))
+    with pytest.raises(ValueError):
+        TimeMLP(d=2, fourier=-1)
 
 
 # ------------------------------------------------------------------ networks
@@ -325,7 +327,7 @@ def test_time_mlp_learns_the_gaussian_denoiser_quickly():
     torch.manual_seed(0)
     s = D.NoiseSchedule.linear(100, beta_start=1e-3, beta_end=0.2)
     data = 2.0 + 0.5 * torch.randn(4096, 1, generator=_g(16))
-    net = TimeMLP(d=1, hidden=64, layers=2, t_dim=16)
+    net = TimeMLP(d=1, hidden=64, layers=2, t_dim=16, fourier=8, fourier_scale=1.0)
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     g = _g(17)
     for _ in range(400):
