@@ -65,6 +65,12 @@ def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | N
     _check_pair(mu, logvar, "reparameterise")
     if eps is None:
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    else:
+        try:
+            torch.broadcast_shapes(mu.shape, eps.shape)
+        except RuntimeError:
+            raise ValueError(f"reparameterise expects eps of a shape that broadcasts against mu {tuple(mu.shape)}, "
+                             f"got {tuple(eps.shape)}") from None
     return mu + torch.exp(0.5 * logvar) * eps
 
 
@@ -80,6 +86,8 @@ def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"bernoulli_nll expects logits and x of the same shape (N, ...), got {tuple(logits.shape)} and {tuple(x.shape)}")
     if x.dim() < 1 or x.shape[0] == 0:
         raise ValueError(f"bernoulli_nll expects a non-empty batch (N, ...), got shape {tuple(x.shape)}")
+    if x.min() < 0 or x.max() > 1:
+        raise ValueError("bernoulli_nll expects data x in [0, 1] (binary pixels or probabilities)")
     return (F.softplus(logits) - x * logits).reshape(x.shape[0], -1).sum(dim=1)
 
 

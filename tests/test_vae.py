@@ -165,6 +165,12 @@ def test_vae_shapes_and_errors():
         vae.bernoulli_nll(torch.zeros(0, 4), torch.zeros(0, 4))
     with pytest.raises(ValueError, match="z_dim"):
         vae.VAEConfig(z_dim=0)
+    with pytest.raises(ValueError, match="broadcasts"):
+        vae.reparameterise(torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 4))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        vae.bernoulli_nll(torch.zeros(2, 4), torch.full((2, 4), 2.0))
+    with pytest.raises(ValueError, match="at least 2"):
+        vae.active_units(model, x[:1])
 
 
 def test_iwae_nll_k1_is_negative_elbo_and_bounds_order():
