@@ -299,10 +299,10 @@ class Toy2DConfig:
     method: str = "gan"
     steps: int = 2000
     batch_size: int = 256
-    lr: float = 1e-3
+    lr: float = 2e-3
     z_dim: int = 2
     hidden: int = 128
-    n_critic: int = 1
+    n_critic: int = 2           # discriminator steps per generator step: a stronger D sharpens the modes
     gp_weight: float = 0.1
     lr_decay: bool = True
     seed: int = 0
