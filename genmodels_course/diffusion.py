@@ -513,7 +513,4 @@ def _register():
     )
 
 
-try:
-    _register()
-except ImportError:  # the exercise machinery is optional for using the module
-    pass
+_register()
