@@ -2,7 +2,9 @@
 # installs what it needs, then does its job:
 #   make book   builds the whole book, executing every chapter, into _build/html
 #   make test   runs every test: unit tests, every notebook (nbval, quick profile), the
-#               book build with warnings as errors and the browser test of the built pages
+#               book build with warnings as errors and the browser test of the built pages.
+#               Two pytest workers share the cores, so each uses one thread (OMP_NUM_THREADS=1):
+#               two threads per worker on two cores ran notebooks several times slower.
 # Override the interpreter with `make test PYTHON=python3.12`, the data folder with
 # GENMODELS_DATA=/path (default: ../shared/data when that folder exists).
 
@@ -38,7 +40,7 @@ book: $(STAMP)
 	$(PY) tools/build_book.py
 
 test: $(STAMP) browser
-	GENMODELS_QUICK=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax -p no:cacheprovider tests notebooks
+	GENMODELS_QUICK=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax -p no:cacheprovider tests notebooks
 
 clean:
 	rm -rf _build

@@ -160,3 +160,23 @@ def test_ema_averages_weights():
     assert ema.module.weight.item() == pytest.approx(0.75)
     with pytest.raises(ValueError):
         EMA(m, decay=1.5)
+
+
+def test_sparse_logging_still_catches_nan_and_restores_finite_weights():
+    model, opt, batches, step = make_problem()
+    calls = {"n": 0}
+
+    def poisoned(batch):
+        calls["n"] += 1
+        loss = step(batch)
+        return loss * float("nan") if calls["n"] == 33 else loss  # a NaN on an unlogged step
+
+    with pytest.raises(NonFiniteLossError, match="at step 39"):
+        fit(model, poisoned, batches, optimizer=opt, steps=100, log_every=20, guard_every=10, progress=False)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_log_every_thins_the_history():
+    model, opt, batches, step = make_problem()
+    h = fit(model, step, batches, optimizer=opt, steps=25, log_every=10, progress=False)
+    assert h["step"] == [10, 20, 25]
