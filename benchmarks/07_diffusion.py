@@ -36,8 +36,8 @@ PROFILES = {
     # the gpu profile trains longer than the notebook, which has a 3-minute budget.
     "quick": dict(n_train=2_000, channels=(8, 16, 16), t_dim=32, steps=40, batch=32, lr=1e-3, ema=0.9,
                   n_samples=64, n_ddpm=16),
-    "cpu": dict(n_train=20_000, channels=(16, 32, 32), t_dim=64, steps=400, batch=48, lr=1e-3, ema=0.99,
-                n_samples=500, n_ddpm=100),
+    "cpu": dict(n_train=20_000, channels=(16, 32, 32), t_dim=64, steps=300, batch=32, lr=1e-3, ema=0.95,
+                n_samples=300, n_ddpm=20),
     "gpu": dict(n_train=None, channels=(64, 128, 128), t_dim=256, steps=30_000, batch=128, lr=2e-4, ema=0.9995,
                 n_samples=10_000, n_ddpm=10_000),
 }
