@@ -108,8 +108,9 @@ def feature_net(dataset: str = "mnist", n_train: int | None = None, epochs: int 
         torch.manual_seed(seed)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         batches = _data.Batches(x, y, batch_size=128, seed=seed)
-        fit(net, lambda b: F.cross_entropy(net(b[0]), b[1]), batches, optimizer=opt, epochs=epochs,
-            desc=f"feature net ({dataset})", progress=verbose)
+        with torch.enable_grad():  # callers such as features() run under no_grad
+            fit(net, lambda b: F.cross_entropy(net(b[0]), b[1]), batches, optimizer=opt, epochs=epochs,
+                desc=f"feature net ({dataset})", progress=verbose)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         os.close(fd)

@@ -68,7 +68,8 @@ def test_accuracy_from_logits_and_model():
 def test_feature_net_learns_and_gives_a_floor(data_available, tmp_path, monkeypatch):
     monkeypatch.setenv("GENMODELS_CACHE", str(tmp_path))
     metrics._NETS.clear()
-    net = metrics.feature_net("mnist", n_train=3000, epochs=3, verbose=False)
+    with torch.no_grad():  # as when fid() is the first caller: training must still work
+        net = metrics.feature_net("mnist", n_train=3000, epochs=3, verbose=False)
     x, y = gm.data.load_mnist(train=False, n=1000)
     assert metrics.accuracy(net, x, y) > 0.85
     assert list(tmp_path.glob("feature_nets/*.safetensors"))
