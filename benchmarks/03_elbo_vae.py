@@ -19,11 +19,11 @@ Usage::
 """
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
 import time
+
+from _common import setup  # benchmarks/_common.py
 
 PROFILES = {
     # the main model of the notebook, per profile (keep in sync with the notebook's cfg);
@@ -39,14 +39,7 @@ PROFILES = {
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
-                        help="quick | cpu | gpu (default: the runtime's active profile)")
-    parser.add_argument("--steps", type=int, default=None, help="override the profile's number of training steps")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    if args.profile == "quick":
-        os.environ["GENMODELS_QUICK"] = "1"
+    args, profile, s = setup(__doc__.splitlines()[0], PROFILES, argv)
 
     import torch
     from sklearn.metrics import roc_auc_score
@@ -55,12 +48,7 @@ def main(argv=None) -> dict:
     from genmodels_course import vae
 
     t0 = time.time()
-    profile = args.profile or gm.runtime.profile()
-    s = dict(PROFILES[profile])
-    if args.steps is not None:
-        s["steps"] = args.steps
     dev = gm.runtime.device()
-    gm.runtime.seed_everything(args.seed)
 
     x_train, _ = gm.data.load_mnist(train=True, n=s["n_train"])
     x_test, _ = gm.data.load_mnist(train=False, n=s["n_test"])

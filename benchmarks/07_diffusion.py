@@ -25,11 +25,11 @@ Usage::
 """
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
 import time
+
+from _common import setup  # benchmarks/_common.py
 
 PROFILES = {
     # The U-Net of the notebook per profile (keep in sync with notebooks/07_diffusion.ipynb);
@@ -44,14 +44,7 @@ PROFILES = {
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
-                        help="quick | cpu | gpu (default: the runtime's active profile)")
-    parser.add_argument("--steps", type=int, default=None, help="override the profile's number of training steps")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    if args.profile == "quick":
-        os.environ["GENMODELS_QUICK"] = "1"
+    args, profile, s = setup(__doc__.splitlines()[0], PROFILES, argv)
 
     import torch
 
@@ -59,12 +52,7 @@ def main(argv=None) -> dict:
     from genmodels_course import diffusion as D
 
     t0 = time.time()
-    profile = args.profile or gm.runtime.profile()
-    s = dict(PROFILES[profile])
-    if args.steps is not None:
-        s["steps"] = args.steps
     dev = gm.runtime.device()
-    gm.runtime.seed_everything(args.seed)
     progress = sys.stderr.isatty()
 
     x_train, _ = gm.data.load_mnist(train=True, n=s["n_train"])

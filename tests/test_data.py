@@ -1,5 +1,3 @@
-import math
-import os
 import shutil
 import socket
 import stat
@@ -7,7 +5,6 @@ import stat
 import pytest
 import torch
 
-import genmodels_course as gm
 from genmodels_course import data
 
 
@@ -136,7 +133,8 @@ def test_batches_cover_each_epoch_and_resume_exactly():
     epoch = torch.cat([t for (t,) in b])
     assert len(epoch) == 9 and len(set(epoch.tolist())) == 9
     b2 = data.Batches(x, batch_size=3, seed=0)
-    first = [b2.next_batch()[0] for _ in range(4)]
+    for _ in range(4):
+        b2.next_batch()
     state = b2.state_dict()
     rest = [b2.next_batch()[0] for _ in range(5)]
     b3 = data.Batches(x, batch_size=3, seed=0)
