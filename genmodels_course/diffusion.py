@@ -377,8 +377,8 @@ def ddpm_sample(model, shape, schedule: NoiseSchedule, generator: torch.Generato
     traj = []
     steps = range(schedule.T - 1, -1, -1)
     if progress:
-        from tqdm.auto import tqdm
-        steps = tqdm(steps, desc="DDPM sampling", leave=False)
+        from .runtime import progress_bar
+        steps = progress_bar(steps, desc="DDPM sampling", leave=False)
     for i in steps:
         if trajectory_every and (i + 1) % trajectory_every == 0:
             traj.append((i + 1, x.detach().cpu()))

@@ -113,3 +113,15 @@ def describe() -> str:
     dev = device()
     name = torch.cuda.get_device_name(0) if dev.type == "cuda" else dev.type
     return f"profile={profile()} device={name} torch={torch.__version__}"
+
+
+def progress_bar(iterable=None, **kwargs):
+    """A tqdm progress bar: a widget in a live notebook, plain text where no widget can show
+    (the web book, ``GENMODELS_STATIC=1``, terminals), so the book never shows empty boxes."""
+    from . import widgets
+
+    if widgets.interactive_available():
+        from tqdm.auto import tqdm
+    else:
+        from tqdm.std import tqdm
+    return tqdm(iterable, **kwargs)

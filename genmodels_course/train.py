@@ -24,7 +24,6 @@ from typing import Callable
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import runtime
 
@@ -202,7 +201,7 @@ def fit(model: nn.Module, step: Callable, batches, *, optimizer=None, steps: int
 
     snapshot = copy.deepcopy(model.state_dict())
     model.train()
-    bar = tqdm(range(start, steps), desc=desc, initial=start, total=steps, disable=not progress,
+    bar = runtime.progress_bar(range(start, steps), desc=desc, initial=start, total=steps, disable=not progress,
                dynamic_ncols=True, leave=True)
     for i in bar:
         batch = batches.next_batch()

@@ -52,3 +52,12 @@ def test_autocast_is_a_noop_on_cpu():
         y = torch.ones(2, 2) @ torch.ones(2, 2)
     assert y.dtype == torch.float32
     assert "profile=" in gm.runtime.describe()
+
+
+def test_progress_bar_is_text_where_widgets_cannot_show(monkeypatch):
+    from tqdm.std import tqdm as text_tqdm
+
+    monkeypatch.setenv("GENMODELS_STATIC", "1")
+    bar = gm.runtime.progress_bar(range(3), disable=True)
+    assert type(bar) is text_tqdm
+    assert list(bar) == [0, 1, 2]
