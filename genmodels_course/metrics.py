@@ -136,6 +136,22 @@ def fid(x_a: torch.Tensor, x_b: torch.Tensor, dataset: str = "mnist") -> float:
 
 
 @torch.no_grad()
+def effective_classes(x: torch.Tensor, dataset: str = "mnist", batch_size: int = 1000) -> float:
+    """A diversity number: exp of the entropy of the classifier's mean class probabilities.
+
+    10 when samples spread evenly over the 10 classes, 1 when all look like one class
+    (mode collapse). Images ``(N, 1, 28, 28)`` in [0, 1].
+    """
+    if len(x) == 0:
+        raise ValueError("effective_classes got no images")
+    net = feature_net(dataset)
+    dev = next(net.parameters()).device
+    probs = torch.cat([net(x[i:i + batch_size].to(dev).float()).softmax(1)
+                       for i in range(0, len(x), batch_size)]).mean(0)
+    return float(torch.exp(-(probs * probs.clamp_min(1e-12).log()).sum()))
+
+
+@torch.no_grad()
 def accuracy(logits_or_model, x=None, y=None, batch_size: int = 1000) -> float:
     """Classification accuracy: ``accuracy(logits, y=labels)`` or ``accuracy(model, x, y)``."""
     if isinstance(logits_or_model, nn.Module):

@@ -81,3 +81,18 @@ def test_feature_net_learns_and_gives_a_floor(data_available, tmp_path, monkeypa
     with pytest.raises(ValueError, match="dataset"):
         metrics.feature_net("cifar")
     metrics._NETS.clear()
+
+
+def test_effective_classes_counts_spread_over_classes(data_available, tmp_path, monkeypatch):
+    monkeypatch.setenv("GENMODELS_CACHE", str(tmp_path))
+    metrics._NETS.clear()
+    metrics.feature_net("mnist", n_train=3000, epochs=3, verbose=False)
+    monkeypatch.setattr(metrics, "_feature_settings", lambda: {"n_train": 3000, "epochs": 3})
+    x, y = gm.data.load_mnist(train=False, n=2000)
+    diverse = metrics.effective_classes(x)
+    collapsed = metrics.effective_classes(x[y == 1][:200])
+    assert 8.0 < diverse <= 10.0
+    assert 1.0 <= collapsed < 2.0
+    with pytest.raises(ValueError, match="no images"):
+        metrics.effective_classes(x[:0])
+    metrics._NETS.clear()
