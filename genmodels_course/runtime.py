@@ -16,6 +16,7 @@ import random
 
 import numpy as np
 import torch
+from tqdm.std import tqdm as _TextBar
 
 PROFILES = ("quick", "cpu", "gpu")
 
@@ -115,13 +116,46 @@ def describe() -> str:
     return f"profile={profile()} device={name} torch={torch.__version__}"
 
 
+def static_output() -> bool:
+    """True when outputs are kept as a static page (``GENMODELS_STATIC=1``: the web book)."""
+    return os.environ.get("GENMODELS_STATIC", "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def progress_bar(iterable=None, **kwargs):
-    """A tqdm progress bar: a widget in a live notebook, plain text where no widget can show
-    (the web book, ``GENMODELS_STATIC=1``, terminals), so the book never shows empty boxes."""
+    """A tqdm progress bar that suits where the output goes.
+
+    * a live notebook (Jupyter, Colab): tqdm's widget bar;
+    * a static page (``GENMODELS_STATIC=1``, the web book): nothing while it runs, then one
+      line with its final state (count, time, rate and the last ``set_postfix`` values), so a
+      page never shows a bar's frames or a widget it cannot render;
+    * anywhere else (a terminal, a benchmark): tqdm's text bar.
+    """
     from . import widgets
 
+    if static_output():
+        return FinalLineBar(iterable, **kwargs)
     if widgets.interactive_available():
         from tqdm.auto import tqdm
     else:
         from tqdm.std import tqdm
     return tqdm(iterable, **kwargs)
+
+
+class FinalLineBar(_TextBar):
+    """A text bar that draws no frames: it writes its final state once, when it closes
+    (and nothing at all with ``leave=False``)."""
+
+    def display(self, msg=None, pos=None):
+        return False  # no frame while running (tqdm calls this on every refresh)
+
+    def close(self):
+        if self.disable:
+            return
+        leave = self.pos == 0 if self.leave is None else self.leave
+        self._ema_dt = lambda: None  # report the overall rate, not the last smoothed one
+        line = self.__str__()
+        self.leave = False  # tqdm's own close then writes nothing
+        super().close()
+        if leave:
+            self.fp.write(line + "\n")
+            self.fp.flush()

@@ -13,14 +13,15 @@ a few chosen values instead, so the page still shows what the sliders would.
 from __future__ import annotations
 
 import itertools
-import os
 
 import matplotlib.pyplot as plt
 
 
 def interactive_available() -> bool:
     """True in a live IPython kernel with ipywidgets, unless ``GENMODELS_STATIC=1``."""
-    if os.environ.get("GENMODELS_STATIC", "").strip().lower() in ("1", "true", "yes", "on"):
+    from .runtime import static_output
+
+    if static_output():
         return False
     try:
         import ipywidgets  # noqa: F401

@@ -14,6 +14,11 @@ Slow (it executes every chapter in the quick profile), so it carries the ``book`
      site, no raw ``$$``, ``\\(`` or ``\\[`` left in the text);
    * every ``<img>`` loaded (``naturalWidth > 0``);
    * every chapter page has a Colab launch link into the repository of ``_config.yml``;
+   * every figure is there: each chapter page shows, inside its cell outputs, at least as
+     many loaded images as its executed notebook has image outputs, and that is at least
+     the number of cells that draw (``plt.show()``, a ``gm.viz`` plot, an explorer);
+   * no progress bar left its frames (one line per bar), no widget view the offline page
+     cannot render, and no code box is wider than the page lets it be;
    * the notation page also typesets when opened as a file (no server).
 
 Without Chromium or Playwright the browser checks are skipped, unless ``CI`` is set:
@@ -24,7 +29,9 @@ from __future__ import annotations
 import functools
 import http.server
 import importlib.util
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -211,6 +218,17 @@ def visits(browser_context, server):
                        .filter(f => f.family.replace(/["']/g, '').startsWith('MJX'))
                        .map(f => [f.family, f.status]),
                    links: Array.from(document.querySelectorAll('a[href]')).map(a => a.href),
+                   output_images: Array.from(document.querySelectorAll('.cell_output img'))
+                       .filter(i => i.complete && i.naturalWidth > 0 && i.clientWidth > 0).length,
+                   output_texts: Array.from(document.querySelectorAll('.cell_output pre'))
+                       .map(p => p.textContent),
+                   widgets: document.querySelectorAll(
+                       'script[type="application/vnd.jupyter.widget-view+json"], '
+                       + '.jupyter-widgets, .widget-area').length,
+                   overflowing_code: Array.from(document.querySelectorAll('.cell_input pre'))
+                       .filter(p => p.scrollWidth > p.clientWidth + 1)
+                       .map(p => p.textContent.split('\\n')
+                            .reduce((a, b) => a.length >= b.length ? a : b, '')),
                  };
                }"""))
         page.close()
@@ -300,3 +318,110 @@ def test_chapters_have_a_colab_button(visits):
         links = [url for url in visits[page]["links"] if url.startswith(expected)]
         assert links, f"{page}: no Colab launch link into {repo}"
         assert any(url.endswith("/" + notebook) for url in links), f"{page}: Colab link {links} misses {notebook}"
+
+
+# --------------------------------------------------------------------------- figures & co
+EXECUTED = ROOT / "_build" / "jupyter_execute"
+# A cell draws when it shows a matplotlib figure, calls a plotting function of gm.viz
+# (every public one draws, except image_grid, which returns an array) or an explorer.
+_DRAWS = re.compile(r"\bplt\.show\(|\bgm\.viz\.(?!image_grid\b|use_house_style\b)\w+\("
+                    r"|\bgm\.widgets\.explorer\(")
+# A tqdm line: "<desc>: 42%|####      | 21/50 [...]" (or "21/50 [" when the total is unknown).
+_BAR = re.compile(r"^(?P<desc>.*?):?\s*(?:\d+%\|.*?\|\s*)?\d+(?:/\d+)?\s*\[\d")
+_WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def drawing_cells(notebook: dict) -> int:
+    return sum(1 for cell in notebook["cells"] if cell["cell_type"] == "code"
+               and _DRAWS.search("".join(cell["source"])))
+
+
+def image_outputs(notebook: dict) -> int:
+    return sum(1 for cell in notebook["cells"] if cell["cell_type"] == "code"
+               for out in cell.get("outputs", [])
+               if any(k.startswith("image/") for k in out.get("data", {})))
+
+
+def bar_frames(text: str) -> list[str]:
+    """The progress bars of one output block that left more than one line (their frames)."""
+    counts: dict[str, int] = {}
+    for line in text.replace("\r", "\n").split("\n"):
+        match = _BAR.match(line.strip())
+        if match:
+            counts[match["desc"]] = counts.get(match["desc"], 0) + 1
+    return [f"{desc!r} x{n}" for desc, n in counts.items() if n > 1]
+
+
+def _executed(page: str) -> dict:
+    path = EXECUTED / (page[: -len(".html")] + ".ipynb")
+    assert path.is_file(), f"{path} missing: the book build keeps its executed notebooks there"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_helpers_count_what_they_should():
+    nb = {"cells": [
+        {"cell_type": "code", "source": ["gm.viz.show_images(x)\n", "plt.show()"],
+         "outputs": [{"output_type": "display_data", "data": {"image/png": "", "text/plain": ""}}]},
+        {"cell_type": "code", "source": ["g = gm.viz.image_grid(x)"], "outputs": []},
+        {"cell_type": "code", "source": ["gm.widgets.explorer(r, controls={}, static={})"],
+         "outputs": [{"output_type": "stream", "text": "hi"}]},
+        {"cell_type": "markdown", "source": ["plt.show()"]}]}
+    assert drawing_cells(nb) == 2 and image_outputs(nb) == 1
+    frames = "VAE:  10%|#         | 5/50 [00:01<00:09]\nVAE:  20%|##        | 10/50 [00:02<00:08]\n"
+    assert bar_frames(frames) == ["'VAE' x2"]
+    assert bar_frames("swiss roll: 41%|####1     | 41/100 [00:03<00:04, 12it/s]\r"
+                      "swiss roll: 42%|####2     | 42/100 [00:03<00:04, 12it/s]") == ["'swiss roll' x2"]
+    one = "VAE: 100%|##########| 50/50 [00:05<00:00, 9.9it/s, loss=1.2]\nMLP: 100%|#| 3/3 [00:00<00:00]\n"
+    assert bar_frames(one) == []
+
+
+def _chapter_visits(visits) -> dict:
+    chapters = {page: seen for page, seen in visits.items() if page.startswith("notebooks/")}
+    assert chapters, "no chapter pages were visited"
+    return chapters
+
+
+def test_every_figure_is_on_its_page(visits):
+    problems = []
+    for page, seen in _chapter_visits(visits).items():
+        source = json.loads((ROOT / (page[: -len(".html")] + ".ipynb")).read_text(encoding="utf-8"))
+        n_draw, n_images = drawing_cells(source), image_outputs(_executed(page))
+        if n_images < n_draw:
+            problems.append(f"{page}: {n_draw} cells draw, but the executed notebook holds only "
+                            f"{n_images} image outputs (is the kernel's matplotlib backend inline?)")
+        if seen["output_images"] < n_images:
+            problems.append(f"{page}: the executed notebook has {n_images} image outputs, the page "
+                            f"shows {seen['output_images']} loaded images in its cell outputs")
+    assert not problems, "\n".join(problems)
+
+
+def test_progress_bars_leave_one_line(visits):
+    problems = [f"{page}: {frames}" for page, seen in _chapter_visits(visits).items()
+                for text in seen["output_texts"] for frames in bar_frames(text)]
+    for page in _chapter_visits(visits):
+        for cell in _executed(page)["cells"]:
+            for out in cell.get("outputs", []):
+                text = out.get("text", "")
+                text = "".join(text) if isinstance(text, list) else text
+                if "\r" in text:
+                    problems.append(f"{page}: an output holds carriage returns (bar frames): "
+                                    f"{text[:80]!r}")
+    assert not problems, "progress bars left their frames on the page:\n" + "\n".join(problems)
+
+
+def test_no_widget_the_page_cannot_render(visits):
+    problems = [f"{page}: {seen['widgets']} widget views" for page, seen in visits.items()
+                if page != "__remote__" and seen["widgets"]]
+    for page in _chapter_visits(visits):
+        for cell in _executed(page)["cells"]:
+            for out in cell.get("outputs", []):
+                if _WIDGET_MIME in out.get("data", {}):
+                    problems.append(f"{page}: a widget output ({out['data'].get('text/plain', '')!r})")
+    assert not problems, ("the book serves no widget manager, so widget outputs show as empty "
+                          "boxes:\n" + "\n".join(problems))
+
+
+def test_code_fits_its_box(visits):
+    problems = [f"{page}: {line.strip()[:70]!r}" for page, seen in _chapter_visits(visits).items()
+                for line in seen["overflowing_code"]]
+    assert not problems, "code boxes wider than the page (lines cut off):\n" + "\n".join(problems)

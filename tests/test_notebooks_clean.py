@@ -128,3 +128,34 @@ def test_notebook_never_installs_torch(path):
             assert not _TORCH.search(command), f"{path.name}, code cell {i}: installs torch: {command}"
             assert not _UPGRADE.search(command), (
                 f"{path.name}, code cell {i}: upgrades what is installed (may replace torch): {command}")
+
+
+# Code cells are held to PEP 8's 79 characters a line. At 1280 pixels, the book's code box
+# (13 px monospace, _static/course.css) shows 83 characters before it cuts a line off, and
+# Colab's cells about as many; tests/test_book.py checks in the browser that no box overflows.
+CODE_LINE_LIMIT = 79
+
+
+def long_code_lines(nb, limit: int = CODE_LINE_LIMIT) -> list[str]:
+    """``"cell k, line j (n chars)"`` for every code line longer than ``limit``."""
+    found = []
+    for k, cell in enumerate(code_cells(nb)):
+        for j, line in enumerate(cell.source.splitlines(), start=1):
+            if len(line) > limit:
+                found.append(f"code cell {k}, line {j} ({len(line)} chars): {line.strip()[:60]}...")
+    return found
+
+
+def test_long_code_lines_are_found():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1\n" + "y = " + "1" * 90)])
+    (found,) = long_code_lines(nb)
+    assert found.startswith("code cell 0, line 2 (94 chars)")
+    assert long_code_lines(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x" * 88)])) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_code_lines_fit_the_code_box(path):
+    nb = nbformat.read(path, as_version=4)
+    found = long_code_lines(nb)
+    assert not found, (f"{path.name}: {len(found)} code lines over {CODE_LINE_LIMIT} characters "
+                       "(the book's code box cuts them off; wrap them):\n" + "\n".join(found))

@@ -59,5 +59,27 @@ def test_progress_bar_is_text_where_widgets_cannot_show(monkeypatch):
 
     monkeypatch.setenv("GENMODELS_STATIC", "1")
     bar = gm.runtime.progress_bar(range(3), disable=True)
-    assert type(bar) is text_tqdm
+    assert isinstance(bar, text_tqdm) and type(bar) is gm.runtime.FinalLineBar
     assert list(bar) == [0, 1, 2]
+    monkeypatch.delenv("GENMODELS_STATIC")
+    bar = gm.runtime.progress_bar(range(3), disable=True)  # no kernel here: a terminal bar
+    assert type(bar) is text_tqdm
+
+
+def test_progress_bar_on_a_static_page_leaves_one_final_line(monkeypatch):
+    import io
+
+    monkeypatch.setenv("GENMODELS_STATIC", "1")
+    out = io.StringIO()
+    bar = gm.runtime.progress_bar(range(200), desc="VAE", file=out, mininterval=0)
+    for i in bar:
+        bar.set_postfix({"loss": f"{1 / (i + 1):.3g}"})  # refreshes: would draw a frame
+    text = out.getvalue()
+    assert "\r" not in text and text.count("\n") == 1, repr(text)
+    assert text.startswith("VAE: 100%") and "200/200" in text and "loss=0.005" in text
+    assert "[00:" in text  # the elapsed time
+
+    quiet = io.StringIO()
+    for _ in gm.runtime.progress_bar(range(5), file=quiet, leave=False):
+        pass
+    assert quiet.getvalue() == ""  # leave=False: a bar that leaves nothing, not even a frame

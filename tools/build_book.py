@@ -22,7 +22,8 @@ What it does, in order:
    every page is read again: outputs always come from the code in the working tree;
 4. checks that no key is repeated in ``book/references.bib`` (every chapter appends to it);
 5. runs ``jupyter-book build`` with warnings as errors (``-W -n --keep-going``) and the
-   environment ``GENMODELS_STATIC=1`` (explorers draw static figures), passing
+   environment ``GENMODELS_STATIC=1`` (explorers draw static figures, progress bars leave
+   one line each) and matplotlib's inline backend (figures become images), passing
    ``GENMODELS_QUICK`` and ``GENMODELS_DATA`` through; the working tree's package comes
    first on ``PYTHONPATH`` so the notebooks import this checkout's ``genmodels_course``;
 6. scans the built HTML for scripts, styles, fonts or images loaded from another host
@@ -248,7 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     env["GENMODELS_STATIC"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    env.setdefault("MPLBACKEND", "agg")
+    # Kernels draw with the inline backend, so every figure becomes an image output on the
+    # page (a non-interactive backend such as Agg, often set in the caller's environment,
+    # would show nothing).
+    env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     profile = active_profile(env)
     config = write_profile_config(profile)
 
