@@ -150,7 +150,8 @@ def test_long_code_lines_are_found():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1\n" + "y = " + "1" * 90)])
     (found,) = long_code_lines(nb)
     assert found.startswith("code cell 0, line 2 (94 chars)")
-    assert long_code_lines(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x" * 88)])) == []
+    fits = nbformat.v4.new_code_cell("x" * CODE_LINE_LIMIT)
+    assert long_code_lines(nbformat.v4.new_notebook(cells=[fits])) == []
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
