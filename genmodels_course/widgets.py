@@ -45,15 +45,28 @@ def _control(name, spec, value):
     raise ValueError(f"control {name!r}: expected (min, max, step) or a list of options, got {spec!r}")
 
 
-def static_figure(render, static: dict, figsize_per=(3.0, 3.0), max_panels: int = 8):
-    """Draw ``render(ax, **values)`` for each combination of the ``static`` values, side by side."""
+def static_figure(render, static: dict, figsize_per=(3.0, 3.0), max_panels: int = 8,
+                  max_width: float = 8.0, max_cols: int = 5):
+    """Draw ``render(ax, **values)`` for each combination of the ``static`` values.
+
+    Panels go side by side, at most ``max_cols`` a row, and the figure is at most
+    ``max_width`` inches wide (the width of the book's text column), so the small multiples
+    stay legible on the page however many there are.
+    """
     if not static:
         raise ValueError("static needs at least one control with a list of values")
     names = list(static)
     combos = list(itertools.product(*(static[k] for k in names)))[:max_panels]
-    fig, axes = plt.subplots(1, len(combos), figsize=(figsize_per[0] * len(combos), figsize_per[1]), squeeze=False)
-    for ax, combo in zip(axes[0], combos):
+    cols = min(len(combos), max_cols)
+    rows = -(-len(combos) // cols)
+    scale = min(1.0, max_width / (figsize_per[0] * cols))
+    fig, axes = plt.subplots(rows, cols, squeeze=False,
+                             figsize=(figsize_per[0] * cols * scale, figsize_per[1] * rows * scale))
+    flat = axes.ravel()
+    for ax, combo in zip(flat, combos):
         render(ax, **dict(zip(names, combo)))
+    for ax in flat[len(combos):]:
+        ax.set_axis_off()
     fig.tight_layout()
     return fig
 

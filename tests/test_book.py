@@ -425,3 +425,36 @@ def test_code_fits_its_box(visits):
     problems = [f"{page}: {line.strip()[:70]!r}" for page, seen in _chapter_visits(visits).items()
                 for line in seen["overflowing_code"]]
     assert not problems, "code boxes wider than the page (lines cut off):\n" + "\n".join(problems)
+
+
+FIGURE_MAX_PX = 850  # 8 inches at the house style's 100 dpi, plus what a tight bbox adds
+
+
+def figure_widths(notebook: dict) -> list[int]:
+    """The width in CSS pixels at which each image output of a notebook is shown."""
+    import base64
+    import struct
+
+    widths = []
+    for cell in notebook["cells"]:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "image/png" not in data:
+                continue
+            meta = (out.get("metadata") or {}).get("image/png", {})
+            if "width" in meta:
+                widths.append(int(meta["width"]))
+            else:  # no display size: the PNG's own width (bytes 16-20 of its IHDR chunk)
+                png = base64.b64decode("".join(data["image/png"])[:64])
+                widths.append(struct.unpack(">I", png[16:20])[0])
+    return widths
+
+
+def test_figures_fit_the_text_column(visits):
+    problems = []
+    for page in _chapter_visits(visits):
+        wide = [w for w in figure_widths(_executed(page)) if w > FIGURE_MAX_PX]
+        if wide:
+            problems.append(f"{page}: figures {wide} px wide; the page shrinks them and their "
+                            "text becomes unreadable (keep figsize widths at 8 inches or less)")
+    assert not problems, "\n".join(problems)

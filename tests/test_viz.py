@@ -56,6 +56,26 @@ def test_explorer_falls_back_to_static_panels(monkeypatch):
     plt.close("all")
 
 
+def test_static_panels_fit_the_text_column(monkeypatch):
+    monkeypatch.setenv("GENMODELS_STATIC", "1")
+    fig = gm.widgets.explorer(lambda ax, t: ax.plot([0, t]), controls={"t": (0, 10, 1)},
+                              static={"t": list(range(7))})
+    width, height = fig.get_size_inches()
+    assert width <= 8.0 + 1e-9, "static panels wider than the book's text column"
+    visible = [ax for ax in fig.axes if ax.axison]
+    assert len(visible) == 7 and len(fig.axes) == 10  # two rows of five, three left blank
+    assert height > width / 5  # two rows, not one squeezed strip
+    plt.close("all")
+
+
+def test_house_style_draws_on_white():
+    import matplotlib
+
+    gm.viz.use_house_style()
+    for key in ("figure.facecolor", "savefig.facecolor", "axes.facecolor"):
+        assert matplotlib.colors.to_rgba(plt.rcParams[key]) == (1.0, 1.0, 1.0, 1.0), key
+
+
 def test_explorer_builds_sliders_in_a_kernel(monkeypatch):
     monkeypatch.delenv("GENMODELS_STATIC", raising=False)
     monkeypatch.setattr(gm.widgets, "interactive_available", lambda: True)
