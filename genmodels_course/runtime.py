@@ -94,15 +94,25 @@ def generator(seed: int = 0, device: torch.device | str | None = None) -> torch.
     return g
 
 
-def autocast_dtype() -> torch.dtype | None:
-    """bf16 on a CUDA device that supports it, else ``None`` (no autocast)."""
-    if device().type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return None
+def autocast_dtype(capability: tuple[int, int] | None = None) -> torch.dtype | None:
+    """The autocast dtype for the course's device: bf16 on CUDA GPUs of compute capability
+    8.0 or newer (A100, H100, RTX 30xx and later), else ``None`` (plain fp32).
+
+    The choice goes by compute capability, not by ``torch.cuda.is_bf16_supported()``: on a
+    T4 (Colab's free GPU, sm75) that call can report *emulated* bf16, which runs slower than
+    fp32. fp16 would be fast there but needs a gradient scaler in every loop; fp32 keeps
+    every chapter's loop simple and is what a T4 runs below its tensor-core peak anyway.
+    ``capability`` overrides the device's own (for tests).
+    """
+    if capability is None:
+        if device().type != "cuda":
+            return None
+        capability = torch.cuda.get_device_capability()
+    return torch.bfloat16 if tuple(capability) >= (8, 0) else None
 
 
 def autocast(enabled: bool = True):
-    """Mixed precision where it pays (bf16 on CUDA); a no-op context on CPU and MPS."""
+    """Mixed precision where it pays (bf16 on CUDA sm80+); a no-op context elsewhere."""
     dtype = autocast_dtype()
     if not enabled or dtype is None:
         return contextlib.nullcontext()

@@ -54,6 +54,20 @@ def test_autocast_is_a_noop_on_cpu():
     assert "profile=" in gm.runtime.describe()
 
 
+def test_autocast_dtype_goes_by_compute_capability(monkeypatch):
+    # A T4 (sm75, Colab's free GPU) may report emulated bf16 support: it must get fp32.
+    assert gm.runtime.autocast_dtype(capability=(7, 5)) is None
+    assert gm.runtime.autocast_dtype(capability=(8, 0)) is torch.bfloat16  # A100
+    assert gm.runtime.autocast_dtype(capability=(9, 0)) is torch.bfloat16  # H100
+    # The same through the device path, with a patched CUDA device.
+    monkeypatch.setattr(gm.runtime, "device", lambda: torch.device("cuda"))
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: (7, 5))
+    assert gm.runtime.autocast_dtype() is None
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: (8, 6))
+    assert gm.runtime.autocast_dtype() is torch.bfloat16
+
+
 def test_progress_bar_is_text_where_widgets_cannot_show(monkeypatch):
     from tqdm.std import tqdm as text_tqdm
 

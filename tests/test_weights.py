@@ -1,0 +1,98 @@
+"""Shipped weights: round trip, checksum, clear errors, manifests that match their files."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import genmodels_course as gm
+from genmodels_course import weights
+
+BUILDER = "torch.nn:Linear"
+CONFIG = {"in_features": 5, "out_features": 3}
+
+
+def _save(folder, name="lin", dtype=torch.float16):
+    torch.manual_seed(0)
+    net = torch.nn.Linear(**CONFIG)
+    meta = weights.save(name, net, builder=BUILDER, config=CONFIG,
+                        command="python benchmarks/99_toy.py --save-weights", profile="cpu",
+                        machine="a test", wall_time_s=12.0, steps=100,
+                        metrics={"loss": 0.5}, dtype=dtype, folder=folder)
+    return net, meta
+
+
+def test_round_trip(tmp_path):
+    net, meta = _save(tmp_path, dtype=torch.float32)
+    model, loaded = weights.load("lin", device="cpu", folder=tmp_path)
+    assert loaded == meta and weights.available(tmp_path) == ["lin"]
+    x = torch.randn(4, 5)
+    assert torch.equal(model(x), net(x))
+    assert not model.training
+    assert "benchmarks/99_toy.py --save-weights" in weights.label("lin", tmp_path)
+    assert "12 s" in weights.label("lin", tmp_path)
+
+
+def test_fp16_storage_halves_the_file_and_loads_as_fp32(tmp_path):
+    net, meta16 = _save(tmp_path, "half")
+    _, meta32 = _save(tmp_path, "full", dtype=torch.float32)
+    assert meta16["bytes"] < meta32["bytes"] and meta16["dtype"] == "float16"
+    state, _ = weights.load_state_dict("half", tmp_path)
+    assert state["weight"].dtype == torch.float32
+    assert torch.allclose(state["weight"], net.weight.detach(), atol=1e-3)
+
+
+def test_a_flipped_byte_fails_the_checksum(tmp_path):
+    _save(tmp_path)
+    path = tmp_path / "lin.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(weights.WeightsError, match=r"lin\.safetensors is damaged.*99_toy\.py"):
+        weights.load("lin", device="cpu", folder=tmp_path)
+
+
+def test_missing_files_name_the_file_and_the_command(tmp_path):
+    _save(tmp_path)
+    (tmp_path / "lin.safetensors").unlink()
+    with pytest.raises(weights.WeightsError, match=r"lin\.safetensors is missing.*99_toy\.py --save-weights"):
+        weights.load("lin", folder=tmp_path)
+    with pytest.raises(weights.WeightsError, match="no shipped weights named 'other'"):
+        weights.load("other", folder=tmp_path)
+
+
+def test_wrong_config_is_reported(tmp_path):
+    _save(tmp_path)
+    meta = json.loads((tmp_path / "lin.json").read_text())
+    meta["config"] = {"in_features": 6, "out_features": 3}
+    (tmp_path / "lin.json").write_text(json.dumps(meta))
+    with pytest.raises(weights.WeightsError, match="do not fit"):
+        weights.load("lin", folder=tmp_path)
+    with pytest.raises(weights.WeightsError, match="does not rebuild"):
+        weights.save("bad", torch.nn.Linear(2, 2), builder="torch.nn:Identity", config={},
+                     command="x", profile="cpu", machine="m", wall_time_s=1, steps=1,
+                     metrics={}, folder=tmp_path)
+
+
+# ------------------------------------------------------------- what the package ships
+SHIPPED = weights.available()
+
+
+def test_shipped_weights_fit_in_the_package():
+    total = sum(p.stat().st_size for p in weights.SHIPPED.glob("*.safetensors"))
+    assert total <= weights.MAX_TOTAL_BYTES, f"shipped weights take {total / 2**20:.1f} MB"
+    files = {p.stem for p in weights.SHIPPED.glob("*.safetensors")}
+    assert files == set(SHIPPED), "every weights file has a manifest and every manifest a file"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_model_loads_into_its_config(name):
+    meta = weights.manifest(name)
+    path = weights.SHIPPED / meta["file"]
+    assert path.stat().st_size == meta["bytes"]
+    assert weights._sha256(path) == meta["sha256"]
+    model, _ = weights.load(name, device="cpu")
+    assert sum(p.numel() for p in model.parameters()) > 0
+    assert meta["metrics"], f"{name}: the manifest records no quality numbers"
+    assert meta["command"].startswith("python benchmarks/"), meta["command"]
