@@ -6,7 +6,7 @@ modules (``gm.vae``, ``gm.gan``, ...) load on first use, so importing the packag
 """
 import importlib
 
-from . import runtime, exercises, nn, data, train, viz, widgets, metrics  # noqa: F401
+from . import runtime, exercises, nn, data, train, viz, widgets, metrics, weights  # noqa: F401
 
 __version__ = "0.1.0"
 

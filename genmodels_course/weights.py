@@ -54,6 +54,7 @@ def _atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; package data must be readable
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -117,6 +118,14 @@ def _resolve(builder: str):
     return obj
 
 
+def _build(builder: str, config: dict, config_class: str | None = None):
+    """``builder(**config)``, or ``builder(config_class(**config))`` for models that take a
+    config dataclass (``VAE(VAEConfig(...))``)."""
+    if config_class:
+        return _resolve(builder)(_resolve(config_class)(**config))
+    return _resolve(builder)(**config)
+
+
 def load(name: str, device: torch.device | str | None = None, folder: Path | str = SHIPPED):
     """Build the model that the manifest names, load its weights; returns ``(model, manifest)``.
 
@@ -125,7 +134,7 @@ def load(name: str, device: torch.device | str | None = None, folder: Path | str
     from . import runtime
 
     state, meta = load_state_dict(name, folder)
-    model = _resolve(meta["builder"])(**meta["config"])
+    model = _build(meta["builder"], meta["config"], meta.get("config_class"))
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -151,26 +160,29 @@ def label(name: str, folder: Path | str = SHIPPED) -> str:
 
 
 def save(name: str, model: torch.nn.Module, *, builder: str, config: dict, command: str,
+         config_class: str | None = None,
          profile: str, machine: str, wall_time_s: float, steps: int, metrics: dict,
          dtype: torch.dtype = torch.float16, folder: Path | str = SHIPPED, **extra) -> dict:
     """Write ``<name>.safetensors`` and its manifest (both atomically); returns the manifest.
 
     Floating-point tensors are stored as ``dtype`` (fp16 by default: half the size, and
     indistinguishable in samples for the course's models; pass ``torch.float32`` where the
-    benchmark's numbers move). ``builder(**config)`` must rebuild the model.
+    benchmark's numbers move). ``builder(**config)`` (or ``builder(config_class(**config))``)
+    must rebuild the model.
     """
     from safetensors.torch import save_file
 
     folder = Path(folder)
     state = {k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()
              for k, v in model.state_dict().items()}
-    rebuilt = _resolve(builder)(**config)
+    rebuilt = _build(builder, config, config_class)
     missing = set(rebuilt.state_dict()) ^ set(state)
     if missing:
         raise WeightsError(f"{builder}({config}) does not rebuild this model: keys differ {sorted(missing)[:5]}")
     file = f"{name}.safetensors"
     _atomic_write(folder / file, lambda tmp: save_file(state, tmp))
     meta = {"name": name, "builder": builder, "config": config, "command": command,
+            **({"config_class": config_class} if config_class else {}),
             "profile": profile, "machine": machine, "wall_time_s": round(float(wall_time_s), 1),
             "steps": int(steps), "metrics": metrics, "file": file,
             "dtype": str(dtype).removeprefix("torch."), "bytes": (folder / file).stat().st_size,

@@ -34,6 +34,21 @@ def test_round_trip(tmp_path):
     assert "12 s" in weights.label("lin", tmp_path)
 
 
+def test_models_built_from_a_config_dataclass(tmp_path):
+    from genmodels_course import vae
+
+    net = vae.VAE(vae.VAEConfig(z_dim=3, hidden=(8,)))
+    weights.save("tiny_vae", net, builder="genmodels_course.vae:VAE",
+                 config_class="genmodels_course.vae:VAEConfig",
+                 config={"z_dim": 3, "hidden": [8]}, command="python benchmarks/03_elbo_vae.py",
+                 profile="cpu", machine="m", wall_time_s=1, steps=1, metrics={"nll": 1.0},
+                 dtype=torch.float32, folder=tmp_path)
+    model, meta = weights.load("tiny_vae", device="cpu", folder=tmp_path)
+    assert model.config.z_dim == 3 and meta["config_class"].endswith("VAEConfig")
+    z = torch.randn(2, 3)
+    assert torch.equal(model.decode(z), net.decode(z))
+
+
 def test_fp16_storage_halves_the_file_and_loads_as_fp32(tmp_path):
     net, meta16 = _save(tmp_path, "half")
     _, meta32 = _save(tmp_path, "full", dtype=torch.float32)
