@@ -44,9 +44,12 @@ BEST = "wgan-gp"
 
 def evaluate(gm, G, mix) -> dict:
     """Modes covered and high-quality percent of every ensemble member (2,500 samples each), and their means."""
+    import torch
+
     from genmodels_course import gan
 
-    per_seed = [gm.metrics.mode_coverage(x, mix.means, mix.sigma) for x in gan.sample_toy2d(G, 2500, seed=123)]
+    xs = gan.sample_toy2d(G, 2500, generator=torch.Generator().manual_seed(123))
+    per_seed = [gm.metrics.mode_coverage(x, mix.means, mix.sigma) for x in xs]
     modes = [c["modes"] for c in per_seed]
     hq = [100 * c["high_quality"] for c in per_seed]
     return {"modes": sum(modes) / len(modes), "hq_percent": round(sum(hq) / len(hq), 1),
@@ -63,6 +66,8 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     if args.profile == "quick":
         os.environ["GENMODELS_QUICK"] = "1"
+
+    import torch
 
     import genmodels_course as gm
     from genmodels_course import gan
@@ -94,7 +99,7 @@ def main(argv=None) -> dict:
         cfg = gan.DCGANConfig(steps=s["dcgan_steps"], width=s["width"])
         G, _, _ = gan.train_dcgan(x, y, cfg, progress=False)
         x_test, _ = gm.data.load_mnist(train=False, n=s["n_fd"])
-        fake = gan.sample_images(G, s["n_fd"], seed=1)
+        fake = gan.sample_images(G, s["n_fd"], generator=torch.Generator().manual_seed(1))
         real_train, _ = gm.data.load_mnist(train=True, n=s["n_fd"], seed=1)
         result["dcgan_steps"] = s["dcgan_steps"]
         result["dcgan_fd"] = round(gm.metrics.fid(fake, x_test), 2)

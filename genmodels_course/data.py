@@ -217,6 +217,18 @@ def binarize_static(x: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     return (x > threshold).to(x.dtype)
 
 
+# ---------------------------------------------------------------- value ranges
+def to_tanh_range(x: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] -> [-1, 1]: the range of a tanh output (GAN generators) and of the
+    data a diffusion model noises."""
+    return 2 * x - 1
+
+
+def from_tanh_range(x: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] -> [0, 1], clamped (for display and for metrics on [0, 1] images)."""
+    return ((x + 1) / 2).clamp(0, 1)
+
+
 # ---------------------------------------------------------------- 2-D toys
 class GaussianMixture2D:
     """An equal-weight mixture of isotropic 2-D Gaussians with an exact log-density."""

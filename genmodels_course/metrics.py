@@ -96,7 +96,8 @@ def feature_net(dataset: str = "mnist", n_train: int | None = None, epochs: int 
     dev = runtime.device()
     if key in _NETS:
         return _NETS[key]
-    net = FeatureNet().to(dev)
+    with runtime.seeded(seed):  # the initial weights follow the seed; the caller's RNG is untouched
+        net = FeatureNet().to(dev)
     path = _data.cache_dir() / "feature_nets" / f"{key}.safetensors"
     if path.exists():
         net.load_state_dict(load_file(str(path), device=str(dev)))
@@ -104,7 +105,6 @@ def feature_net(dataset: str = "mnist", n_train: int | None = None, epochs: int 
         from .train import fit
 
         x, y = _LOADERS[dataset](train=True, n=n_train)
-        torch.manual_seed(seed)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         batches = _data.Batches(x, y, batch_size=128, seed=seed)
         with torch.enable_grad():  # callers such as features() run under no_grad

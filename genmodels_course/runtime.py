@@ -87,6 +87,17 @@ def seed_everything(seed: int = 0, deterministic: bool = False) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
+@contextlib.contextmanager
+def seeded(seed: int):
+    """A block in which torch's CPU generator is seeded with ``seed``; its old state comes back after.
+
+    For building a model's initial weights reproducibly inside library code without
+    changing the caller's random stream (which ``seed_everything`` would)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield
+
+
 def generator(seed: int = 0, device: torch.device | str | None = None) -> torch.Generator:
     """A seeded ``torch.Generator`` on ``device`` (default: the course's device)."""
     g = torch.Generator(device=device if device is not None else globals()["device"]())

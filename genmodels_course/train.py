@@ -1,10 +1,11 @@
 """The one training loop every chapter uses.
 
-A chapter writes only what is particular to its model, the *step*: it takes a batch and
-returns the loss (and, optionally, a dict of other numbers to log). :func:`fit` does the
-rest: device-side batches, autocast, backward, gradient clipping, the optimizer, an
-exponential moving average of the weights, a progress bar, a history, a guard against
-NaN losses, and atomic checkpoints from which an interrupted run resumes exactly.
+A chapter writes only what is particular to its model, the *step*: it takes a batch (and,
+if it wants it, the 0-based step index ``i``) and returns the loss (and, optionally, a dict
+of other numbers to log). :func:`fit` does the rest: device-side batches, autocast,
+backward, gradient clipping, the optimizer and its learning-rate scheduler, an exponential
+moving average of the weights, a progress bar, a history, a guard against NaN losses, and
+atomic checkpoints from which an interrupted run resumes exactly.
 
     def step(batch):
         (x,) = batch
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import math
 import os
 import tempfile
@@ -124,6 +126,36 @@ def load_checkpoint(path, map_location=None) -> dict:
 
 
 # ---------------------------------------------------------------- the loop
+@dataclasses.dataclass
+class Checkpointing:
+    """Where and how often :func:`fit` checkpoints: ``fit(..., checkpoint=Checkpointing(path))``.
+
+    ``path``: the file; if it exists the run resumes from it. ``every``: steps between
+    writes (default: a tenth of the run; the last step is always written). ``config``: a
+    dataclass (or dict) stored with the weights. ``generators``: named ``torch.Generator``
+    objects the step draws from, whose states are saved and restored so that a resumed run
+    draws the same noise as an uninterrupted one.
+    """
+
+    path: str | os.PathLike
+    every: int | None = None
+    config: object = None
+    generators: dict | None = None
+
+    def __post_init__(self):
+        self.path = Path(self.path)
+        if self.every is not None and self.every <= 0:
+            raise ValueError(f"Checkpointing.every must be positive, got {self.every}")
+
+
+def _as_checkpointing(checkpoint) -> Checkpointing | None:
+    if checkpoint is None or isinstance(checkpoint, Checkpointing):
+        return checkpoint
+    if isinstance(checkpoint, (str, os.PathLike)):
+        return Checkpointing(checkpoint)
+    raise TypeError("checkpoint must be a path or a gm.train.Checkpointing(path, every=..., config=...)")
+
+
 def _as_dict(optimizer) -> dict:
     if optimizer is None:
         return {}
@@ -132,6 +164,28 @@ def _as_dict(optimizer) -> dict:
     if isinstance(optimizer, dict) and all(isinstance(o, torch.optim.Optimizer) for o in optimizer.values()):
         return dict(optimizer)
     raise TypeError("optimizer must be a torch optimizer or a dict of them")
+
+
+def _as_schedulers(scheduler) -> dict:
+    if scheduler is None:
+        return {}
+    kinds = torch.optim.lr_scheduler.LRScheduler
+    if isinstance(scheduler, kinds):
+        return {"sched": scheduler}
+    if isinstance(scheduler, dict) and all(isinstance(s, kinds) for s in scheduler.values()):
+        return dict(scheduler)
+    raise TypeError("scheduler must be a torch.optim.lr_scheduler object (stepped once per step) or a dict of them")
+
+
+def _takes_index(step: Callable) -> bool:
+    """True when ``step`` has two required positional parameters: ``step(batch, i)``."""
+    try:
+        params = inspect.signature(step).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [p for p in params if p.kind in positional and p.default is inspect.Parameter.empty]
+    return len(required) >= 2
 
 
 def _to_float(v) -> float:
@@ -143,18 +197,23 @@ def _finite_params(model: nn.Module) -> bool:
 
 
 def fit(model: nn.Module, step: Callable, batches, *, optimizer=None, steps: int | None = None,
-        epochs: float | None = None, grad_clip: float | None = None, ema: EMA | None = None,
-        checkpoint=None, checkpoint_every: int | None = None, config=None, manual: bool = False,
-        amp: bool = True, log_every: int | None = None, guard_every: int = 50, desc: str = "train",
+        epochs: float | None = None, scheduler=None, grad_clip: float | None = None,
+        ema: EMA | None = None, manual: bool = False, amp: bool = True, checkpoint=None,
+        log_every: int | None = None, guard_every: int = 50, desc: str = "train",
         progress: bool = True, history: History | None = None) -> History:
     """Train ``model`` for ``steps`` optimizer steps (or ``epochs`` passes over ``batches``).
 
-    * ``step(batch)`` returns a loss tensor, or ``(loss, logs)``; with ``manual=True`` it
-      updates the weights itself (GANs: several optimizers) and returns a dict of logs.
+    * ``step(batch)`` or ``step(batch, i)`` (``i``: the 0-based step index, for warm-ups and
+      schedules of the step's own) returns a loss tensor, or ``(loss, logs)``; with
+      ``manual=True`` it updates the weights itself (GANs: several optimizers) and returns a
+      dict of logs. Logged values may be 0-d tensors: they are read only on logged steps.
     * ``batches`` is a :class:`genmodels_course.data.Batches` (anything with ``next_batch()``,
       ``len()`` and ``state_dict()`` works).
-    * ``checkpoint``: a path; if the file exists the run resumes from it, and it is rewritten
-      (atomically) every ``checkpoint_every`` steps and at the end.
+    * ``scheduler``: a ``torch.optim.lr_scheduler`` object, or a dict of them (one per
+      optimizer), stepped once after every training step.
+    * ``checkpoint``: a path or a :class:`Checkpointing`; if the file exists the run resumes
+      from it, and it is rewritten (atomically) every ``Checkpointing.every`` steps and at
+      the end.
     * Logged values are read every ``log_every`` steps (default: every step on a CPU, every
       10th on a GPU, where each read is a sync). A NaN or infinite value among them raises
       :class:`NonFiniteLossError` after restoring the last snapshot (taken every
@@ -168,36 +227,44 @@ def fit(model: nn.Module, step: Callable, batches, *, optimizer=None, steps: int
         steps = max(1, math.ceil(epochs * len(batches)))
     if steps <= 0:
         raise ValueError(f"steps must be positive, got {steps}")
-    optimizers = _as_dict(optimizer)
+    optimizers, schedulers = _as_dict(optimizer), _as_schedulers(scheduler)
     if not optimizers and not manual:
         raise ValueError("fit needs optimizer=... (or manual=True when step updates the weights itself)")
+    ckpt = _as_checkpointing(checkpoint)
+    generators = dict(ckpt.generators or {}) if ckpt is not None else {}
+    with_index = _takes_index(step)
     history = history if history is not None else History()
     start = 0
-    ckpt_path = Path(checkpoint) if checkpoint is not None else None
-    if ckpt_path is not None and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path, map_location=next(model.parameters()).device)
+    if ckpt is not None and ckpt.path.exists():
+        state = load_checkpoint(ckpt.path, map_location=next(model.parameters()).device)
         model.load_state_dict(state["model"])
         for k, opt in optimizers.items():
             opt.load_state_dict(state["optimizers"][k])
+        for k, sched in schedulers.items():
+            sched.load_state_dict(state["schedulers"][k])
+        for k, g in generators.items():
+            g.set_state(state["generators"][k].cpu())
         if ema is not None and state.get("ema") is not None:
             ema.load_state_dict(state["ema"])
         batches.load_state_dict(state["batches"])
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())
         history.clear()
         history.update({k: list(v) for k, v in state["history"].items()})
         start = int(state["step"])
-    every = checkpoint_every or max(1, steps // 10)
+    every = (ckpt.every if ckpt is not None else None) or max(1, steps // 10)
     if log_every is None:  # every step on the CPU; on a GPU, every 10th to avoid a sync per step
         log_every = 10 if runtime.device().type == "cuda" else 1
     if log_every <= 0 or guard_every <= 0:
         raise ValueError("log_every and guard_every must be positive")
 
     def write_checkpoint(done: int):
-        save_checkpoint(ckpt_path, model=model.state_dict(),
+        save_checkpoint(ckpt.path, model=model.state_dict(),
                         optimizers={k: o.state_dict() for k, o in optimizers.items()},
+                        schedulers={k: s.state_dict() for k, s in schedulers.items()},
+                        generators={k: g.get_state() for k, g in generators.items()},
                         ema=ema.state_dict() if ema is not None else None,
                         batches=batches.state_dict(), torch_rng=torch.get_rng_state(),
-                        history=dict(history), step=done, config=config)
+                        history=dict(history), step=done, config=ckpt.config)
 
     snapshot = copy.deepcopy(model.state_dict())
     model.train()
@@ -210,7 +277,7 @@ def fit(model: nn.Module, step: Callable, batches, *, optimizer=None, steps: int
         # NaN) only on logged steps; the guard's snapshot covers the steps in between.
         read = done % log_every == 0 or done == steps
         with runtime.autocast(enabled=amp):
-            out = step(batch)
+            out = step(batch, i) if with_index else step(batch)
         if manual:
             if not isinstance(out, dict):
                 raise TypeError("with manual=True, step(batch) must return a dict of logged values")
@@ -237,6 +304,8 @@ def fit(model: nn.Module, step: Callable, batches, *, optimizer=None, steps: int
                 torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             for opt in optimizers.values():
                 opt.step()
+        for sched in schedulers.values():
+            sched.step()
         if ema is not None:
             ema.update(model)
         if done % guard_every == 0 and _finite_params(model):
@@ -244,7 +313,7 @@ def fit(model: nn.Module, step: Callable, batches, *, optimizer=None, steps: int
         if read:
             history.log(done, logs)
             bar.set_postfix({k: f"{v:.4g}" for k, v in list(logs.items())[:4]}, refresh=False)
-        if ckpt_path is not None and (done % every == 0 or done == steps):
+        if ckpt is not None and (done % every == 0 or done == steps):
             write_checkpoint(done)
     bar.close()
     return history

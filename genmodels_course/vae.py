@@ -215,16 +215,16 @@ def free_bits_kl(kl_per_dim: torch.Tensor, lam: float) -> torch.Tensor:
 
 def make_step(model: VAE, beta: float = 1.0, warmup_steps: int = 0, free_bits: float = 0.0,
               binarize: bool = True, generator: torch.Generator | None = None):
-    """A training step for ``gm.train.fit``: ``step((x,)) -> (loss, {"rec": ..., "kl": ...})``.
+    """A training step for ``gm.train.fit``: ``step((x,), i) -> (loss, {"rec": ..., "kl": ...})``.
 
     ``x`` in [0, 1] is binarised afresh at every call (dynamic binarisation) when
     ``binarize``. The loss is the batch mean of ``rec + w * beta * KL`` where ``w`` follows
-    :func:`kl_warmup`; with ``free_bits > 0`` the KL term is :func:`free_bits_kl` instead.
-    The logged ``kl`` is always the plain KL, so runs can be compared.
+    :func:`kl_warmup` at the step index ``i`` that ``fit`` passes; with ``free_bits > 0`` the
+    KL term is :func:`free_bits_kl` instead. The logged ``kl`` is always the plain KL, so
+    runs can be compared.
     """
-    counter = {"step": 0}
 
-    def step(batch):
+    def step(batch, i):
         x = batch[0]
         if binarize:
             x = torch.bernoulli(x, generator=generator)
@@ -234,8 +234,7 @@ def make_step(model: VAE, beta: float = 1.0, warmup_steps: int = 0, free_bits: f
         kl_dims = 0.5 * (logvar.exp() + mu.pow(2) - 1.0 - logvar)
         kl = kl_dims.sum(dim=1).mean()
         kl_term = free_bits_kl(kl_dims, free_bits) if free_bits > 0 else kl
-        weight = beta * kl_warmup(counter["step"], warmup_steps)
-        counter["step"] += 1
+        weight = beta * kl_warmup(i, warmup_steps)
         return rec + weight * kl_term, {"rec": rec.detach(), "kl": kl.detach()}
 
     return step

@@ -350,3 +350,42 @@ def test_train_dcgan_tiny_run():
     assert imgs.shape == (12, 1, 28, 28) and imgs.min() >= 0 and imgs.max() <= 1
     with pytest.raises(ValueError, match="28"):
         gan.train_dcgan(torch.rand(32, 1, 8, 8), y, cfg)
+
+
+def test_recipes_leave_the_global_generator_alone_and_repeat_exactly():
+    import genmodels_course as gm
+
+    cfg = gan.Toy2DConfig(method="wgan-gp", steps=5, batch_size=16, hidden=16)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    G1, _, h1, _ = gan.train_toy2d(gm.data.ring8(), cfg, progress=False)
+    x1 = gan.sample_toy2d(G1, 20, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(torch.get_rng_state(), before)  # no reseeding, no draws from it
+    G2, _, h2, _ = gan.train_toy2d(gm.data.ring8(), cfg, progress=False)
+    assert h1["loss_d"] == h2["loss_d"]
+    assert torch.equal(x1, gan.sample_toy2d(G2, 20, generator=torch.Generator().manual_seed(4)))
+    _, _, h3, _ = gan.train_toy2d(gm.data.ring8(), cfg, progress=False,
+                                  generator=gm.runtime.generator(99))
+    assert h3["loss_d"] != h1["loss_d"]  # the training noise follows the generator given
+    x, y = torch.rand(32, 1, 28, 28, generator=torch.Generator().manual_seed(1)), torch.arange(32) % 10
+    dc = gan.DCGANConfig(steps=2, batch_size=16, z_dim=8, width=4)
+    before = torch.get_rng_state()
+    Ga, _, ha = gan.train_dcgan(x, y, dc, progress=False)
+    Gb, _, hb = gan.train_dcgan(x, y, dc, progress=False)
+    assert ha["loss_g"] == hb["loss_g"]
+    g = torch.Generator().manual_seed(3)
+    assert torch.equal(gan.sample_images(Ga, 4, generator=g), gan.sample_images(Gb, 4, generator=g.manual_seed(3)))
+
+
+def test_gan_steps_return_tensors_not_floats():
+    # a float would mean an .item() per step: a GPU sync that fit avoids on unlogged steps
+    G, D = gan.Generator2D(hidden=8), gan.Discriminator2D(hidden=8)
+    opt_g, opt_d = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
+    for method in ("gan", "wgan-gp"):
+        step = gan.make_gan_step(G, D, opt_g, opt_d, gan.Toy2DConfig(method=method, n_critic=1))
+        out = step((torch.randn(8, 2),))
+        assert all(isinstance(v, torch.Tensor) and v.ndim == 0 and not v.requires_grad for v in out.values())
+    Gc, Dc = gan.DCGenerator(z_dim=4, width=4), gan.DCDiscriminator(width=4)
+    step = gan.make_dcgan_step(Gc, Dc, torch.optim.Adam(Gc.parameters()), torch.optim.Adam(Dc.parameters()))
+    out = step((torch.rand(4, 1, 28, 28), torch.zeros(4, dtype=torch.long)), 0)
+    assert all(isinstance(v, torch.Tensor) and v.ndim == 0 for v in out.values())

@@ -6,7 +6,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import genmodels_course as gm
-from genmodels_course.train import EMA, NonFiniteLossError, fit, load_checkpoint, save_checkpoint
+from genmodels_course.train import EMA, Checkpointing, NonFiniteLossError, fit, load_checkpoint, save_checkpoint
 
 
 @dataclasses.dataclass
@@ -109,15 +109,15 @@ def test_resume_equals_uninterrupted_run(tmp_path):
         return step(batch)
 
     with pytest.raises(Interrupt):
-        fit(model, dies, batches, optimizer=opt, steps=45, ema=ema, checkpoint=ckpt,
-            checkpoint_every=10, config=TinyConfig(), progress=False)
+        fit(model, dies, batches, optimizer=opt, steps=45, ema=ema,
+            checkpoint=Checkpointing(ckpt, every=10, config=TinyConfig()), progress=False)
     assert load_checkpoint(ckpt)["step"] == 20
 
     model, opt, batches, step = make_problem(seed=1)
     torch.manual_seed(999)  # a fresh process would not share the old RNG state
     ema = EMA(model, 0.9)
-    resumed = fit(model, step, batches, optimizer=opt, steps=45, ema=ema, checkpoint=ckpt,
-                  checkpoint_every=10, progress=False)
+    resumed = fit(model, step, batches, optimizer=opt, steps=45, ema=ema,
+                  checkpoint=Checkpointing(ckpt, every=10), progress=False)
     for k, v in model.state_dict().items():
         assert torch.equal(v, reference[k]), k
     for k, v in ema.state_dict().items():
@@ -179,3 +179,127 @@ def test_log_every_thins_the_history():
     model, opt, batches, step = make_problem()
     h = fit(model, step, batches, optimizer=opt, steps=25, log_every=10, progress=False)
     assert h["step"] == [10, 20, 25]
+
+
+def test_fit_passes_the_step_index_to_a_two_argument_step():
+    model, opt, batches, step = make_problem()
+    seen = []
+
+    def indexed(batch, i):
+        seen.append(i)
+        return step(batch)
+
+    fit(model, indexed, batches, optimizer=opt, steps=7, progress=False)
+    assert seen == list(range(7))
+    one_arg = []
+    fit(model, lambda b: one_arg.append(len(b)) or step(b), batches, optimizer=opt, steps=3, progress=False)
+    assert one_arg == [2, 2, 2]  # step(batch) still gets only the batch
+
+    def with_default(batch, scale=1.0):  # an optional second argument is not the index
+        assert scale == 1.0
+        return step(batch)
+
+    fit(model, with_default, batches, optimizer=opt, steps=2, progress=False)
+
+
+def test_fit_passes_the_index_to_a_manual_step_and_resumes_it(tmp_path):
+    a = nn.Linear(1, 1)
+    opt = torch.optim.SGD(a.parameters(), lr=0.1)
+    seen = []
+
+    def step(batch, i):
+        seen.append(i)
+        opt.zero_grad()
+        loss = (a(batch[0]) - 1).pow(2).mean()
+        loss.backward()
+        opt.step()
+        return {"loss": loss.detach()}
+
+    batches = gm.data.Batches(torch.ones(10, 1), batch_size=5)
+    fit(a, step, batches, optimizer=opt, manual=True, steps=4, checkpoint=tmp_path / "m.pt", progress=False)
+    fit(a, step, batches, optimizer=opt, manual=True, steps=6, checkpoint=tmp_path / "m.pt", progress=False)
+    assert seen == [0, 1, 2, 3, 4, 5]  # the resumed run carries on from step 4
+
+
+def _lr_run(steps, scheduler_factory, checkpoint=None, dies_after=None):
+    model, opt, batches, step = make_problem(seed=2)
+    sched = scheduler_factory(opt)
+    lrs, calls = [], {"n": 0}
+
+    class Interrupt(Exception):
+        pass
+
+    def recording(batch, i):
+        calls["n"] += 1
+        if dies_after is not None and calls["n"] > dies_after:
+            raise Interrupt
+        lrs.append(opt.param_groups[0]["lr"])
+        return step(batch)
+
+    try:
+        h = fit(model, recording, batches, optimizer=opt, scheduler=sched, steps=steps,
+                checkpoint=checkpoint, progress=False)
+    except Interrupt:
+        h = None
+    return model, sched, lrs, h
+
+
+def test_scheduler_is_stepped_once_per_step_and_resumes_exactly(tmp_path):
+    def linear(opt):
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 - t / 40)
+
+    model, sched, lrs, full = _lr_run(30, linear)
+    assert sched.last_epoch == 30  # one scheduler step per training step
+    assert lrs == pytest.approx([1e-2 * (1.0 - t / 40) for t in range(30)])
+    reference = {k: v.clone() for k, v in model.state_dict().items()}
+
+    ckpt = Checkpointing(tmp_path / "sched.pt", every=10)
+    _, _, first, _ = _lr_run(30, linear, checkpoint=ckpt, dies_after=14)  # killed between checkpoints
+    assert load_checkpoint(ckpt.path)["step"] == 10
+    torch.manual_seed(999)
+    model2, sched2, rest, resumed = _lr_run(30, linear, checkpoint=ckpt)
+    assert sched2.last_epoch == 30
+    assert first[:10] + rest == pytest.approx(lrs)  # steps 10..29 see the same learning rates
+    for k, v in model2.state_dict().items():
+        assert torch.equal(v, reference[k]), k
+    assert resumed["loss"] == full["loss"]
+
+
+def test_fit_accepts_a_dict_of_schedulers_and_rejects_other_things():
+    a, b = nn.Linear(1, 1), nn.Linear(1, 1)
+    opts = {"a": torch.optim.SGD(a.parameters(), lr=0.1), "b": torch.optim.SGD(b.parameters(), lr=0.2)}
+    scheds = {k: torch.optim.lr_scheduler.StepLR(o, step_size=2, gamma=0.5) for k, o in opts.items()}
+
+    def step(batch):
+        for name, m in (("a", a), ("b", b)):
+            opts[name].zero_grad()
+            (m(batch[0]) - 1).pow(2).mean().backward()
+            opts[name].step()
+        return {}
+
+    batches = gm.data.Batches(torch.ones(10, 1), batch_size=5)
+    fit(nn.ModuleDict({"a": a, "b": b}), step, batches, optimizer=opts, scheduler=scheds, manual=True, steps=4,
+        progress=False)
+    assert opts["a"].param_groups[0]["lr"] == pytest.approx(0.025)
+    assert opts["b"].param_groups[0]["lr"] == pytest.approx(0.05)
+    with pytest.raises(TypeError, match="scheduler"):
+        fit(a, step, batches, optimizer=opts, scheduler=lambda t: 1.0, manual=True, steps=1, progress=False)
+    with pytest.raises(TypeError, match="checkpoint"):
+        fit(a, step, batches, optimizer=opts, checkpoint=3, manual=True, steps=1, progress=False)
+
+
+def test_checkpointing_saves_config_and_generator_states(tmp_path):
+    model, opt, batches, _ = make_problem()
+    g = torch.Generator().manual_seed(5)
+
+    def noisy(batch):
+        xb, yb = batch
+        return F.cross_entropy(model(xb + 0.01 * torch.randn(xb.shape, generator=g)), yb)
+
+    fit(model, noisy, batches, optimizer=opt, steps=5, progress=False,
+        checkpoint=Checkpointing(tmp_path / "g.pt", config=TinyConfig(), generators={"noise": g}))
+    state = load_checkpoint(tmp_path / "g.pt")
+    assert state["config"]["__class__"] == "TinyConfig"
+    assert torch.equal(state["generators"]["noise"], g.get_state())
+    fit(model, noisy, batches, optimizer=opt, steps=5, progress=False, checkpoint=str(tmp_path / "plain.pt"))
+    assert load_checkpoint(tmp_path / "plain.pt")["step"] == 5

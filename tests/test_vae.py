@@ -217,8 +217,8 @@ def test_make_step_trains_a_tiny_vae():
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     step = vae.make_step(model, warmup_steps=5, free_bits=0.1, generator=_g(14))
     losses = []
-    for _ in range(60):
-        loss, logs = step((x,))
+    for i in range(60):
+        loss, logs = step((x,), i)
         assert set(logs) == {"rec", "kl"}
         opt.zero_grad()
         loss.backward()
@@ -300,7 +300,7 @@ def test_short_training_on_mnist_beats_the_untrained_model():
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     step = vae.make_step(model, generator=_g(18))
     for i in range(80):
-        loss, _ = step((x[(i * 128) % 1024:(i * 128) % 1024 + 128],))
+        loss, _ = step((x[(i * 128) % 1024:(i * 128) % 1024 + 128],), i)
         opt.zero_grad()
         loss.backward()
         opt.step()
