@@ -3,19 +3,32 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Callable
+
+PROFILES = ("quick", "cpu", "gpu")
 
 
-def setup(description: str, profiles: dict, argv=None):
-    """Parse ``--profile quick|cpu|gpu``, ``--steps`` and ``--seed``; seed everything.
+def setup(description: str, chapter_settings: Callable, argv=None, steps_key: str | None = None,
+          add_arguments: Callable[[argparse.ArgumentParser], None] | None = None):
+    """Parse ``--profile quick|cpu|gpu`` and ``--seed`` (and ``--steps``); seed everything.
 
-    Returns ``(args, profile, settings)`` where ``settings`` is a copy of the profile's dict
-    with ``steps`` overridden when ``--steps`` was given.
+    ``chapter_settings`` is the chapter's function in ``genmodels_course.settings`` (for
+    example ``settings.vae``): the one definition of the sizes, which the chapter's notebook
+    reads too. With ``steps_key``, ``--steps N`` overrides that setting; ``add_arguments``
+    adds a script's own options to the parser.
+
+    Returns ``(args, profile, settings)`` with
+    ``settings = chapter_settings(profile=profile, benchmark=True)``.
     """
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--profile", choices=sorted(profiles), default=None,
+    parser.add_argument("--profile", choices=PROFILES, default=None,
                         help="quick | cpu | gpu (default: the runtime's active profile)")
-    parser.add_argument("--steps", type=int, default=None, help="override the profile's number of training steps")
+    if steps_key is not None:
+        parser.add_argument("--steps", type=int, default=None,
+                            help=f"override the profile's number of training steps ({steps_key})")
     parser.add_argument("--seed", type=int, default=0)
+    if add_arguments is not None:
+        add_arguments(parser)
     args = parser.parse_args(argv)
     if args.profile == "quick":
         os.environ["GENMODELS_QUICK"] = "1"  # before anything reads the profile
@@ -23,8 +36,8 @@ def setup(description: str, profiles: dict, argv=None):
     import genmodels_course as gm
 
     profile = args.profile or gm.runtime.profile()
-    settings = dict(profiles[profile])
-    if args.steps is not None:
-        settings["steps"] = args.steps
+    settings = chapter_settings(profile=profile, benchmark=True)
+    if steps_key is not None and args.steps is not None:
+        settings[steps_key] = args.steps
     gm.runtime.seed_everything(args.seed)
     return args, profile, settings
