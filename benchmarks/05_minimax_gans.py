@@ -22,19 +22,13 @@ Usage::
 """
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import time
 
-PROFILES = {
-    "quick": dict(steps=100, hidden=64, seeds=2, best_steps=100, best_hidden=64,
-                  dcgan_steps=30, width=16, n_train=2_000, n_fd=500),
-    "cpu": dict(steps=1_500, hidden=128, seeds=5, best_steps=8_000, best_hidden=256,
-                dcgan_steps=600, width=32, n_train=20_000, n_fd=2_000),
-    "gpu": dict(steps=10_000, hidden=256, seeds=5, best_steps=10_000, best_hidden=256,
-                dcgan_steps=6_000, width=64, n_train=None, n_fd=10_000),
-}
+from _common import setup  # benchmarks/_common.py
+
+from genmodels_course import settings  # the sizes, shared with the notebook
+
 METHODS = ("gan", "pacgan", "mbstd", "wgan-gp")
 # Chosen on the grid from longer trial runs on a 2-core CPU (5 seeds): wgan-gp at 5,000 steps, width 256,
 # kept 25/25 modes on every seed; gan at 5,000 steps/256 averaged 18.2/25 and pacgan at 4,000/128 24.0/25.
@@ -56,16 +50,15 @@ def evaluate(gm, G, mix) -> dict:
             "modes_per_seed": modes, "hq_per_seed": [round(h, 1) for h in hq]}
 
 
-def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
-                        help="quick | cpu | gpu (default: the runtime's active profile)")
+def add_arguments(parser) -> None:
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
     parser.add_argument("--no-dcgan", action="store_true", help="skip the DCGAN part")
     parser.add_argument("--no-best", action="store_true", help="skip the long run of the best method")
-    args = parser.parse_args(argv)
-    if args.profile == "quick":
-        os.environ["GENMODELS_QUICK"] = "1"
+
+
+def main(argv=None) -> dict:
+    args, profile, s = setup(__doc__.splitlines()[0], settings.gan, argv, add_arguments=add_arguments)
+    s["steps"] = s["cmp_steps"]  # the comparison's steps, under the name used below
 
     import torch
 
@@ -73,8 +66,6 @@ def main(argv=None) -> dict:
     from genmodels_course import gan
 
     t0 = time.time()
-    profile = args.profile or gm.runtime.profile()
-    s = PROFILES[profile]
     result = {"chapter": "05_minimax_gans", "profile": profile, "device": str(gm.runtime.device()),
               "steps_2d": s["steps"], "seeds": s["seeds"], "best": {"method": BEST, "steps": s["best_steps"],
                                                                     "hidden": s["best_hidden"]}}
@@ -103,7 +94,7 @@ def main(argv=None) -> dict:
         real_train, _ = gm.data.load_mnist(train=True, n=s["n_fd"], seed=1)
         result["dcgan_steps"] = s["dcgan_steps"]
         result["dcgan_fd"] = round(gm.metrics.fid(fake, x_test), 2)
-        result["fd_floor_train_vs_test"] = round(gm.metrics.fid(real_train, x_test), 2)
+        result["fd_floor_train_vs_test"] = round(gm.metrics.fid_floor(real_train, x_test), 2)
     result["wall_s"] = round(time.time() - t0, 1)
     print(json.dumps(result))
     return result

@@ -3,22 +3,35 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Callable
+
+PROFILES = ("quick", "cpu", "gpu")
 
 
-def setup(description: str, profiles: dict, argv=None):
-    """Parse ``--profile quick|cpu|gpu``, ``--steps`` and ``--seed``; seed everything.
+def setup(description: str, chapter_settings: Callable, argv=None, steps_key: str | None = None,
+          add_arguments: Callable[[argparse.ArgumentParser], None] | None = None):
+    """Parse ``--profile quick|cpu|gpu`` and ``--seed`` (and ``--steps``); seed everything.
 
-    Returns ``(args, profile, settings)`` where ``settings`` is a copy of the profile's dict
-    with ``steps`` overridden when ``--steps`` was given.
+    ``chapter_settings`` is the chapter's function in ``genmodels_course.settings`` (for
+    example ``settings.vae``): the one definition of the sizes, which the chapter's notebook
+    reads too. With ``steps_key``, ``--steps N`` overrides that setting; ``add_arguments``
+    adds a script's own options to the parser.
+
+    Returns ``(args, profile, settings)`` with
+    ``settings = chapter_settings(profile=profile, benchmark=True)``.
     """
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--profile", choices=sorted(profiles), default=None,
+    parser.add_argument("--profile", choices=PROFILES, default=None,
                         help="quick | cpu | gpu (default: the runtime's active profile)")
-    parser.add_argument("--steps", type=int, default=None, help="override the profile's number of training steps")
+    if steps_key is not None:
+        parser.add_argument("--steps", type=int, default=None,
+                            help=f"override the profile's number of training steps ({steps_key})")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save-weights", action="store_true",
-                        help="write the trained model into genmodels_course/shipped/ with its "
-                             "manifest (gm.weights); meant for the 'weights' profile")
+                        help="train the chapter's shipped model (its settings' weights=True sizes) "
+                             "and write it into genmodels_course/shipped/ with its manifest")
+    if add_arguments is not None:
+        add_arguments(parser)
     args = parser.parse_args(argv)
     if args.profile == "quick":
         os.environ["GENMODELS_QUICK"] = "1"  # before anything reads the profile
@@ -26,11 +39,17 @@ def setup(description: str, profiles: dict, argv=None):
     import genmodels_course as gm
 
     profile = args.profile or gm.runtime.profile()
-    if args.save_weights and profile == "quick":
-        parser.error("--save-weights with the quick profile would ship an untrained model")
-    settings = dict(profiles[profile])
-    if args.steps is not None:
-        settings["steps"] = args.steps
+    if args.save_weights:
+        if profile == "quick":
+            parser.error("--save-weights with the quick profile would ship an untrained model")
+        try:
+            settings = chapter_settings(profile=profile, benchmark=True, weights=True)
+        except TypeError:
+            parser.error(f"{chapter_settings.__name__}: this chapter ships no weights")
+    else:
+        settings = chapter_settings(profile=profile, benchmark=True)
+    if steps_key is not None and args.steps is not None:
+        settings[steps_key] = args.steps
     gm.runtime.seed_everything(args.seed)
     return args, profile, settings
 
@@ -39,6 +58,7 @@ def command_line(argv=None) -> str:
     """The command that ran this benchmark, as a manifest records it."""
     import sys
 
-    script = os.path.relpath(os.path.abspath(sys.argv[0]), os.path.join(os.path.dirname(__file__), ".."))
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    script = os.path.relpath(os.path.abspath(sys.argv[0]), root).replace(os.sep, "/")
     args = sys.argv[1:] if argv is None else list(argv)
-    return " ".join(["python", script.replace(os.sep, "/"), *args])
+    return " ".join(["python", script, *args])

@@ -404,6 +404,23 @@ def balanced_subset(y: torch.Tensor, n: int, n_classes: int, generator: torch.Ge
     return perm[order[:n]]
 
 
+def ng_jordan_fitters(n_classes: int = 10, alpha: float = 1.0, C: float = 100.0,
+                      max_iter: int = 100) -> dict[str, Callable]:
+    """The two contestants of the learning curves, as :func:`learning_curves` wants them.
+
+    ``{"naive Bayes": fit, "logistic regression": fit}`` where ``fit(x, y) -> predict``:
+    Bernoulli naive Bayes with Laplace smoothing ``alpha`` and logistic regression with
+    inverse L2 strength ``C`` (at most ``max_iter`` L-BFGS iterations).
+    """
+    def naive_bayes(x, y):
+        return BernoulliNB.fit(x, y, n_classes, alpha=alpha).predict
+
+    def logistic_regression(x, y):
+        return fit_logistic_regression(x, y, n_classes, C=C, max_iter=max_iter).predict
+
+    return {"naive Bayes": naive_bayes, "logistic regression": logistic_regression}
+
+
 def learning_curves(fitters: Mapping[str, Callable], x_train: torch.Tensor, y_train: torch.Tensor,
                     x_test: torch.Tensor, y_test: torch.Tensor, sizes: Sequence[int], seeds: Sequence[int],
                     n_classes: int = 10, progress: Callable | None = None) -> dict[str, np.ndarray]:

@@ -344,3 +344,13 @@ class Batches:
             self._pos = state["pos"]
         else:
             self._order, self._pos = None, 0
+
+
+def to_tanh_range(x: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] -> [-1, 1] (the range of a tanh output layer)."""
+    return x * 2.0 - 1.0
+
+
+def from_tanh_range(x: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] (a tanh output) -> [0, 1], clipped."""
+    return ((x + 1.0) / 2.0).clamp(0.0, 1.0)

@@ -1,4 +1,5 @@
-"""Numbers that compare generative models: Frechet distance, mode coverage, bits per dimension.
+"""Numbers that compare generative models: Frechet distance, precision and recall, mode
+coverage, bits per dimension, and the AUROC of an anomaly score.
 
 The Frechet distance here is measured on the features of the package's own small
 classifiers (:func:`feature_net`), trained by our code on first use and cached, not on
@@ -135,6 +136,21 @@ def fid(x_a: torch.Tensor, x_b: torch.Tensor, dataset: str = "mnist") -> float:
     return frechet_distance(features(x_a, dataset), features(x_b, dataset))
 
 
+def fid_floor(x_train: torch.Tensor, x_test: torch.Tensor, n: int | None = None,
+              dataset: str = "mnist") -> float:
+    """The Frechet distance of real images to real images: what a perfect model would score.
+
+    Compares the last ``n`` images of ``x_train`` (default: as many as ``x_test`` holds, or
+    all of ``x_train`` if fewer) with ``x_test`` on the features of :func:`feature_net`.
+    Give ``n`` the number of samples the models are scored with: the distance of small
+    samples is biased upwards, so a model's distance is read against the floor at its own n.
+    """
+    n = min(len(x_train), len(x_test) if n is None else n)
+    if n < 2:
+        raise ValueError(f"fid_floor needs at least 2 training images, got n = {n}")
+    return fid(x_train[-n:], x_test, dataset)
+
+
 @torch.no_grad()
 def effective_classes(x: torch.Tensor, dataset: str = "mnist", batch_size: int = 1000) -> float:
     """A diversity number: exp of the entropy of the classifier's mean class probabilities.
@@ -160,6 +176,76 @@ def accuracy(logits_or_model, x=None, y=None, batch_size: int = 1000) -> float:
     else:
         preds = logits_or_model.argmax(1)
     return float((preds == y.to(preds.device)).float().mean())
+
+
+# ---------------------------------------------------------------- precision and recall
+def _as_points(x, name: str) -> torch.Tensor:
+    x = torch.as_tensor(x).detach()
+    if x.ndim != 2 or len(x) == 0:
+        raise ValueError(f"{name} must have shape (N, D) with N >= 1, got {tuple(x.shape)}")
+    return x.to(torch.float64 if x.dtype == torch.float64 else torch.float32)
+
+
+def _knn_radii(x: torch.Tensor, k: int, chunk: int) -> torch.Tensor:
+    """Distance of each row of ``x`` to its k-th nearest other row: ``(N,)``."""
+    # the k+1 smallest distances of a row include its zero distance to itself
+    return torch.cat([torch.cdist(xc, x).topk(k + 1, dim=1, largest=False).values[:, k]
+                      for xc in x.split(chunk)])
+
+
+def _inside_any_ball(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor,
+                     chunk: int) -> torch.Tensor:
+    """For each point, whether it lies within ``radii[j]`` of some ``centres[j]``: ``(M,)`` bool."""
+    return torch.cat([(torch.cdist(pc, centres) <= radii[None]).any(dim=1) for pc in points.split(chunk)])
+
+
+def precision_recall(real_feats, fake_feats, k: int = 3, chunk: int = 1024) -> tuple[float, float]:
+    """Improved precision and recall of samples (Kynkaanniemi et al. 2019): ``(precision, recall)``.
+
+    ``real_feats`` ``(N, D)`` and ``fake_feats`` ``(M, D)``: feature vectors (or raw points).
+    Each real vector gets a ball whose radius is the distance to its ``k``-th nearest real
+    neighbour; the balls' union estimates the support of the data (the real manifold).
+    *Precision* is the fraction of fake samples inside at least one real ball (quality);
+    *recall* is the fraction of real samples inside at least one fake ball, the fake radii
+    coming from the fakes' own k-NN distances (coverage). Both are in [0, 1]. The paper uses
+    k = 3. Distances are computed in chunks of ``chunk`` rows.
+    """
+    real = _as_points(real_feats, "real_feats")
+    fake = _as_points(fake_feats, "fake_feats").to(real.device, real.dtype)
+    if real.shape[1] != fake.shape[1]:
+        raise ValueError(f"feature dimensions differ: {real.shape[1]} vs {fake.shape[1]}")
+    if k < 1 or len(real) <= k or len(fake) <= k:
+        raise ValueError(f"precision_recall needs 1 <= k < the number of real and of fake samples, "
+                         f"got k = {k} with {len(real)} real and {len(fake)} fake")
+    precision = _inside_any_ball(fake, real, _knn_radii(real, k, chunk), chunk).double().mean()
+    recall = _inside_any_ball(real, fake, _knn_radii(fake, k, chunk), chunk).double().mean()
+    return float(precision), float(recall)
+
+
+# ---------------------------------------------------------------- anomaly scores
+def auroc(normal_scores, anomalous_scores) -> float:
+    """Area under the ROC curve of an anomaly score (higher = more anomalous).
+
+    The probability that a random anomalous example scores higher than a random normal one,
+    ties counting one half (the Mann-Whitney statistic; equal to scikit-learn's
+    ``roc_auc_score`` with the anomalies as the positive class). 1 separates perfectly,
+    0.5 is chance. A log-likelihood is a *normality* score: pass ``-log p(x)``.
+    """
+    from scipy.stats import rankdata
+
+    def flat(v, name):
+        v = v.detach().double().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v, dtype=np.float64)
+        v = v.reshape(-1)
+        if len(v) == 0:
+            raise ValueError(f"auroc got no {name} scores")
+        if not np.isfinite(v).all():
+            raise ValueError(f"auroc got non-finite {name} scores")
+        return v
+
+    normal, anomalous = flat(normal_scores, "normal"), flat(anomalous_scores, "anomalous")
+    ranks = rankdata(np.concatenate([normal, anomalous]))  # average ranks for ties
+    m, n = len(anomalous), len(normal)
+    return float((ranks[n:].sum() - m * (m + 1) / 2) / (m * n))
 
 
 # ---------------------------------------------------------------- 2-D mixtures

@@ -55,18 +55,22 @@ class Settings(dict):
 
 
 def pick(quick: dict | None = None, cpu: dict | None = None, gpu: dict | None = None,
-         **common) -> Settings:
-    """Return the settings of the active profile.
+         profile: str | None = None, **common) -> Settings:
+    """Return the settings of the active profile (or of the one named by ``profile``).
 
     ``common`` holds what all profiles share, ``cpu`` is the base, and ``quick`` and ``gpu``
     override it key by key, so a notebook only writes what differs::
 
         cfg = pick(quick=dict(epochs=1, n=2_000), cpu=dict(epochs=3, n=None), gpu=dict(epochs=30))
+
+    A benchmark that runs a named profile passes it: ``pick(..., profile="cpu")``.
     """
     for name, value in (("quick", quick), ("cpu", cpu), ("gpu", gpu)):
         if value is not None and not isinstance(value, dict):
             raise TypeError(f"pick({name}=...) expects a dict of settings, got {type(value).__name__}")
-    active = profile()
+    if profile is not None and profile not in PROFILES:
+        raise ValueError(f"pick(profile=...) expects one of {PROFILES}, got {profile!r}")
+    active = profile or globals()["profile"]()
     settings = Settings(common)
     settings.update(cpu or {})
     if active == "quick":

@@ -53,6 +53,14 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (logvar.exp() + mu.pow(2) - 1.0 - logvar).sum(dim=-1)
 
 
+def _kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """The KL (3.4) of each latent unit apart: ``(..., d) -> (..., d)``, summing to :func:`gaussian_kl`.
+
+    Each unit is read as a Gaussian of its own (a trailing latent axis of size 1).
+    """
+    return gaussian_kl(mu.unsqueeze(-1), logvar.unsqueeze(-1))
+
+
 def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None = None,
                    generator: torch.Generator | None = None) -> torch.Tensor:
     """A sample ``z = mu + sigma * eps`` with ``sigma = exp(logvar / 2)``, eq. (3.5).
@@ -74,13 +82,15 @@ def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | N
     return mu + torch.exp(0.5 * logvar) * eps
 
 
-def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """-log p(x|z) for a product of Bernoullis given by ``logits``, eq. (3.6).
 
     ``logits``, ``x``: ``(N, ...)`` with ``x`` in ``[0, 1]``. Returns ``(N,)``: the
     negative log-likelihood summed over every dimension but the first. Computed as
     ``softplus(l) - x * l``, which never takes the log of zero (equal to torch's
-    ``binary_cross_entropy_with_logits`` with ``reduction="none"``, summed).
+    ``binary_cross_entropy_with_logits`` with ``reduction="none"``, summed). With a
+    ``mask`` of the shape of ``x`` (1 observed, 0 missing) only observed pixels count:
+    the decoder factorises over pixels, so this is ``-log p(x_obs | z)``.
     """
     if logits.shape != x.shape:
         raise ValueError(f"bernoulli_nll expects logits and x of the same shape (N, ...), got {tuple(logits.shape)} and {tuple(x.shape)}")
@@ -88,7 +98,12 @@ def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"bernoulli_nll expects a non-empty batch (N, ...), got shape {tuple(x.shape)}")
     if x.min() < 0 or x.max() > 1:
         raise ValueError("bernoulli_nll expects data x in [0, 1] (binary pixels or probabilities)")
-    return (F.softplus(logits) - x * logits).reshape(x.shape[0], -1).sum(dim=1)
+    if mask is not None and mask.shape != x.shape:
+        raise ValueError(f"bernoulli_nll expects a mask of the shape of x {tuple(x.shape)}, got {tuple(mask.shape)}")
+    nll = F.softplus(logits) - x * logits
+    if mask is not None:
+        nll = nll * mask
+    return nll.reshape(x.shape[0], -1).sum(dim=1)
 
 
 def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -231,7 +246,7 @@ def make_step(model: VAE, beta: float = 1.0, warmup_steps: int = 0, free_bits: f
         mu, logvar = model.encode(x)
         z = reparameterise(mu, logvar, generator=generator)
         rec = bernoulli_nll(model.decode(z), x).mean()
-        kl_dims = 0.5 * (logvar.exp() + mu.pow(2) - 1.0 - logvar)
+        kl_dims = _kl_per_dim(mu, logvar)
         kl = kl_dims.sum(dim=1).mean()
         kl_term = free_bits_kl(kl_dims, free_bits) if free_bits > 0 else kl
         weight = beta * kl_warmup(i, warmup_steps)
@@ -312,7 +327,7 @@ def kl_per_unit(model: VAE, x: torch.Tensor) -> torch.Tensor:
     sum over units is the average rate ``KL(q(z|x) || p(z))``.
     """
     mu, logvar = posterior_means(model, x)
-    return (0.5 * (logvar.exp() + mu.pow(2) - 1.0 - logvar)).mean(dim=0)
+    return _kl_per_dim(mu, logvar).mean(dim=0)
 
 
 @torch.no_grad()
@@ -354,7 +369,7 @@ def inpaint(model: VAE, x: torch.Tensor, mask: torch.Tensor, steps: int = 100, l
     with torch.enable_grad():
         for _ in range(steps):
             logits = model.decode(z)
-            nll_obs = ((F.softplus(logits) - x * logits) * mask).flatten(1).sum(1)
+            nll_obs = bernoulli_nll(logits, x, mask)
             loss = (nll_obs - standard_normal_log_prob(z)).sum()
             (z.grad,) = torch.autograd.grad(loss, z)
             opt.step()

@@ -319,3 +319,15 @@ def test_mnist_digits_are_more_likely_than_fashion_under_a_digit_model(data_avai
     scores = torch.cat([model.log_prob(b(xt)), model.log_prob(b(xf))]).numpy()
     labels = np.r_[np.ones(500), np.zeros(500)]
     assert roc_auc_score(labels, scores) > 0.9
+
+
+def test_ng_jordan_fitters_are_the_two_classifiers():
+    y = torch.arange(60) % 3
+    x = _binary(60, 6, seed=21).float()
+    fitters = c.ng_jordan_fitters(3, alpha=0.5, C=10.0, max_iter=50)
+    assert list(fitters) == ["naive Bayes", "logistic regression"]
+    nb, lr = c.BernoulliNB.fit(x, y, 3, alpha=0.5), c.fit_logistic_regression(x, y, 3, C=10.0, max_iter=50)
+    assert torch.equal(fitters["naive Bayes"](x, y)(x), nb.predict(x))
+    assert torch.equal(fitters["logistic regression"](x, y)(x), lr.predict(x))
+    res = c.learning_curves(fitters, x, y, x, y, [6, 30], [0], 3)
+    assert set(res) == set(fitters) and all(v.shape == (1, 2) for v in res.values())

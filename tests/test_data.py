@@ -145,3 +145,13 @@ def test_batches_cover_each_epoch_and_resume_exactly():
         data.Batches(torch.zeros(0), batch_size=2)
     with pytest.raises(ValueError, match="same first dimension"):
         data.Batches(torch.zeros(3), torch.zeros(4), batch_size=2)
+
+
+def test_tanh_range_round_trip_and_clipping():
+    u = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    t = data.to_tanh_range(u)
+    assert t.min() >= -1 and t.max() <= 1
+    assert torch.allclose(data.from_tanh_range(t), u, atol=1e-6)
+    assert torch.equal(data.to_tanh_range(torch.tensor([0.0, 0.5, 1.0])), torch.tensor([-1.0, 0.0, 1.0]))
+    assert torch.equal(data.from_tanh_range(torch.tensor([-3.0, -1.0, 0.0, 1.0, 2.0])),
+                       torch.tensor([0.0, 0.0, 0.5, 1.0, 1.0]))  # clipped to [0, 1]

@@ -96,3 +96,88 @@ def test_effective_classes_counts_spread_over_classes(data_available, tmp_path, 
     with pytest.raises(ValueError, match="no images"):
         metrics.effective_classes(x[:0])
     metrics._NETS.clear()
+
+
+# ---------------------------------------------------------------- AUROC
+@pytest.mark.parametrize("seed", [0, 1])
+def test_auroc_matches_sklearn_including_ties(seed):
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    normal = rng.integers(0, 6, size=300).astype(float)  # few distinct values: many ties
+    anomalous = rng.integers(2, 9, size=200).astype(float)
+    labels = np.r_[np.zeros(len(normal)), np.ones(len(anomalous))]
+    expected = roc_auc_score(labels, np.r_[normal, anomalous])
+    assert metrics.auroc(normal, anomalous) == pytest.approx(expected, abs=1e-12)
+    assert metrics.auroc(torch.tensor(normal), torch.tensor(anomalous)) == pytest.approx(expected, abs=1e-12)
+    cont_n, cont_a = rng.normal(size=100), rng.normal(0.5, 1.0, size=150)
+    assert metrics.auroc(cont_n, cont_a) == pytest.approx(
+        roc_auc_score(np.r_[np.zeros(100), np.ones(150)], np.r_[cont_n, cont_a]), abs=1e-12)
+
+
+def test_auroc_extremes_and_errors():
+    assert metrics.auroc([0.0, 1.0], [2.0, 3.0]) == 1.0  # every anomaly scores higher
+    assert metrics.auroc([2.0, 3.0], [0.0, 1.0]) == 0.0
+    assert metrics.auroc([1.0, 1.0], [1.0]) == 0.5  # all tied: chance
+    # a log-likelihood is a normality score: its negative ranks the anomalies
+    assert metrics.auroc(-torch.tensor([-1.0, -2.0]), -torch.tensor([-5.0, -6.0])) == 1.0
+    with pytest.raises(ValueError, match="no anomalous"):
+        metrics.auroc([1.0], [])
+    with pytest.raises(ValueError, match="non-finite"):
+        metrics.auroc([1.0, float("nan")], [2.0])
+
+
+# ---------------------------------------------------------------- precision and recall
+def _brute_precision_recall(real, fake, k):
+    def radii(x):
+        return [sorted(float((a - b).norm()) for j, b in enumerate(x) if j != i)[k - 1] for i, a in enumerate(x)]
+
+    def inside(points, centres, r):
+        return [any(float((p - c).norm()) <= rc for c, rc in zip(centres, r)) for p in points]
+
+    precision = sum(inside(fake, real, radii(real))) / len(fake)
+    recall = sum(inside(real, fake, radii(fake))) / len(real)
+    return precision, recall
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_precision_recall_equals_brute_force(k):
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(40, 3, generator=g, dtype=torch.float64)
+    shift = torch.tensor([1.5, 0.0, 0.0], dtype=torch.float64)
+    fake = 0.7 * torch.randn(30, 3, generator=g, dtype=torch.float64) + shift  # overlaps the real cloud in part
+    expected = _brute_precision_recall(real, fake, k)
+    assert metrics.precision_recall(real, fake, k=k) == pytest.approx(expected)
+    assert metrics.precision_recall(real, fake, k=k, chunk=7) == pytest.approx(expected)  # chunking changes nothing
+    assert 0.0 < expected[0] < 1.0 and 0.0 < expected[1] < 1.0  # the toy is not a trivial case
+
+
+def test_precision_recall_on_identical_and_on_disjoint_sets():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(200, 8, generator=g)
+    assert metrics.precision_recall(x, x.clone()) == (1.0, 1.0)
+    assert metrics.precision_recall(x, x + 1_000.0) == (0.0, 0.0)
+    # half of the fakes on the data, half far away: precision 1/2; recall stays high
+    half = torch.cat([x[:100], x[:100] + 1_000.0])
+    precision, recall = metrics.precision_recall(x, half)
+    assert precision == 0.5 and recall >= 0.5
+    with pytest.raises(ValueError, match="k"):
+        metrics.precision_recall(x[:3], x[:3], k=3)
+    with pytest.raises(ValueError, match="dimensions"):
+        metrics.precision_recall(x, x[:, :4])
+
+
+# ---------------------------------------------------------------- the Frechet floor
+def test_fid_floor_compares_the_last_n_training_images_with_the_test_set(monkeypatch):
+    calls = []
+    monkeypatch.setattr(metrics, "fid", lambda a, b, dataset="mnist": calls.append((a, b, dataset)) or 1.5)
+    x_train, x_test = torch.arange(10.0), torch.arange(100.0, 104.0)
+    assert metrics.fid_floor(x_train, x_test) == 1.5
+    a, b, dataset = calls[-1]
+    assert torch.equal(a, x_train[-4:]) and torch.equal(b, x_test) and dataset == "mnist"
+    metrics.fid_floor(x_train, x_test, n=6, dataset="fashion_mnist")
+    assert torch.equal(calls[-1][0], x_train[-6:]) and calls[-1][2] == "fashion_mnist"
+    metrics.fid_floor(x_train[:3], x_test, n=50)  # fewer training images than n: all of them
+    assert torch.equal(calls[-1][0], x_train[:3])
+    with pytest.raises(ValueError, match="at least 2"):
+        metrics.fid_floor(x_train, x_test, n=1)

@@ -97,3 +97,13 @@ def test_progress_bar_on_a_static_page_leaves_one_final_line(monkeypatch):
     for _ in gm.runtime.progress_bar(range(5), file=quiet, leave=False):
         pass
     assert quiet.getvalue() == ""  # leave=False: a bar that leaves nothing, not even a frame
+
+
+def test_pick_reads_a_named_profile(monkeypatch):
+    monkeypatch.setenv("GENMODELS_QUICK", "1")
+    kw = dict(quick=dict(epochs=1), cpu=dict(epochs=3, n=500), gpu=dict(epochs=30), lr=1e-3)
+    assert gm.runtime.pick(**kw, profile="gpu") == {"epochs": 30, "n": 500, "lr": 1e-3}
+    assert gm.runtime.pick(**kw, profile="cpu").epochs == 3
+    assert gm.runtime.pick(**kw, profile=None).epochs == 1  # None: the active profile
+    with pytest.raises(ValueError, match="expects one of"):
+        gm.runtime.pick(**kw, profile="large")

@@ -329,3 +329,20 @@ def test_kl_per_unit_sums_to_the_average_kl():
     mu, logvar = model.encode(x)
     assert per_unit.shape == (3,) and torch.all(per_unit >= 0)
     torch.testing.assert_close(per_unit.sum(), vae.gaussian_kl(mu, logvar).mean().detach())
+
+
+def test_per_unit_kl_and_masked_bernoulli_nll_reuse_the_closed_forms():
+    g = _g(31)
+    mu, logvar = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
+    per_dim = vae._kl_per_dim(mu, logvar)
+    assert per_dim.shape == (4, 3)
+    torch.testing.assert_close(per_dim, torch.distributions.kl_divergence(
+        torch.distributions.Normal(mu, (0.5 * logvar).exp()), torch.distributions.Normal(0.0, 1.0)))
+    torch.testing.assert_close(per_dim.sum(-1), vae.gaussian_kl(mu, logvar))
+    logits, x = torch.randn(4, 1, 3, 3, generator=g), torch.bernoulli(torch.full((4, 1, 3, 3), 0.5), generator=g)
+    mask = torch.bernoulli(torch.full((4, 1, 3, 3), 0.5), generator=g)
+    bce = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    torch.testing.assert_close(vae.bernoulli_nll(logits, x, mask), (bce * mask).flatten(1).sum(1))
+    torch.testing.assert_close(vae.bernoulli_nll(logits, x, torch.ones_like(x)), vae.bernoulli_nll(logits, x))
+    with pytest.raises(ValueError, match="mask"):
+        vae.bernoulli_nll(logits, x, mask[:, :, :2])

@@ -1,0 +1,196 @@
+"""The sizes of every chapter's experiments, in one place.
+
+Each chapter's notebook and its benchmark script (``benchmarks/NN_*.py``) read the same
+function here, so the two cannot drift apart::
+
+    cfg = gm.settings.vae()                          # a notebook: the active profile
+    s = settings.vae(profile="cpu", benchmark=True)  # a benchmark: a named profile
+
+A function returns :func:`runtime.pick` of its profile (``None``: the active one): a
+:class:`runtime.Settings`, a dict whose keys read as attributes. ``cpu`` is the base that
+``quick`` and ``gpu`` override key by key, and every profile has the same keys.
+
+``benchmark=True`` applies, on top, what the benchmark measures beyond the notebook's time
+budget (a longer gpu run, more samples for a distance, more seeds for a mean); the
+``_BENCHMARK`` dict of each chapter lists exactly those differences and why.
+"""
+from __future__ import annotations
+
+from . import runtime
+
+__all__ = ["tour", "classic", "vae", "gan", "diffusion", "CHAPTERS"]
+
+
+def _chapter(profile: str | None, benchmark: bool, overrides: dict | None,
+             settings: runtime.Settings) -> runtime.Settings:
+    """Apply a chapter's benchmark overrides (exactly the named profile's, no cpu base)."""
+    if benchmark and overrides:
+        settings.update(overrides[profile or runtime.profile()])
+    return settings
+
+
+def tour(profile: str | None = None, benchmark: bool = False) -> runtime.Settings:
+    """Chapter 0 (``notebooks/00_tour.ipynb``): an MLP classifier on MNIST."""
+    return _chapter(profile, benchmark, None, runtime.pick(
+        quick=dict(n_train=2_000, steps=150),
+        cpu=dict(n_train=20_000, steps=1_500),
+        gpu=dict(n_train=None, steps=3_000),  # None: the whole training set
+        batch_size=128,
+        lr=1e-3,
+        seed=0,
+        profile=profile,
+    ))
+
+
+def classic(profile: str | None = None, benchmark: bool = False) -> runtime.Settings:
+    """Chapter 1 (``01_discriminative_vs_generative``): naive Bayes vs logistic regression.
+
+    ``mnist_sizes``, ``digits_sizes``: the training-set sizes of the learning curves,
+    each averaged over ``seeds``; ``missing``: the fractions of hidden test pixels.
+    """
+    return _chapter(profile, benchmark, None, runtime.pick(
+        quick=dict(n_train=3_000, n_test=1_000, mnist_sizes=[10, 30, 100, 300, 1_000],
+                   digits_sizes=[10, 30, 100, 300, 1_000], seeds=[0, 1], lr_iter=100),
+        cpu=dict(n_train=20_000, n_test=5_000,
+                 mnist_sizes=[10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000],
+                 digits_sizes=[10, 20, 40, 80, 160, 320, 640, 1_000], seeds=[0, 1, 2], lr_iter=100),
+        gpu=dict(n_train=None, n_test=None,
+                 mnist_sizes=[10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000],
+                 digits_sizes=[10, 20, 40, 80, 160, 320, 640, 1_000], seeds=[0, 1, 2, 3, 4],
+                 lr_iter=100),
+        alpha=1.0,  # Laplace smoothing of naive Bayes
+        C=100.0,  # inverse L2 strength of logistic regression: weak, close to plain maximum likelihood
+        missing=[0.0, 0.25, 0.5, 0.75, 0.9, 0.95],
+        seed=0,
+        profile=profile,
+    ))
+
+
+_VAE_BENCHMARK = {
+    # nll_k: importance samples of the benchmark's test NLL (-L_K on the first iwae_n test
+    # images); the gpu value is the protocol of Burda et al. (2016), K = 5,000. The gpu run
+    # trains 60k steps (about 256 epochs) instead of 20k: no 3-minute budget, a <= 90 nats target.
+    "quick": dict(nll_k=100),
+    "cpu": dict(nll_k=1_000),
+    "gpu": dict(nll_k=5_000, main_steps=60_000),
+}
+
+
+# The shipped VAE (`benchmarks/03_elbo_vae.py --save-weights`, weights=True): long enough on
+# two CPU cores (about 30 minutes of training, ~150 epochs) to pass the chapter's target of
+# <= 90 nats at K = 1,000 on the whole test set, with the learning rate a tenth for the last
+# 15% of the steps.
+_VAE_WEIGHTS = dict(n_train=None, n_test=10_000, main_steps=70_000, batch=128, z_dim=32,
+                    hidden=(512, 256), lr=1e-3, lr_final_frac=0.15, nll_k=1_000, iwae_n=10_000)
+
+
+def vae(profile: str | None = None, benchmark: bool = False,
+        weights: bool = False) -> runtime.Settings:
+    """Chapter 3 (``03_elbo_vae``): a VAE on dynamically binarised MNIST.
+
+    ``weights=True``: the sizes of the shipped model instead (``_VAE_WEIGHTS``).
+    ``main_steps``: the main model; ``side_*``: the small models of the latent-space, beta
+    and collapse experiments; ``iwae_ks``: the K of the IWAE bounds, on ``iwae_n`` test images.
+    """
+    cfg = _chapter(profile, benchmark, _VAE_BENCHMARK, runtime.pick(
+        quick=dict(n_train=3_000, n_test=300, main_steps=300, hidden=(256,), z_dim=16,
+                   side_steps=120, side_hidden=(128,), betas=(0.25, 1.0, 4.0),
+                   iwae_ks=(1, 10, 100), iwae_n=100, free_bits=0.25),
+        cpu=dict(n_train=None, n_test=2_000, main_steps=1_500, hidden=(400,), z_dim=32,
+                 side_steps=500, side_hidden=(256,), betas=(0.25, 0.5, 1.0, 2.0, 4.0),
+                 iwae_ks=(1, 10, 100, 1000), iwae_n=300, free_bits=0.25),
+        gpu=dict(n_train=None, n_test=10_000, main_steps=20_000, hidden=(512, 256), z_dim=32,
+                 batch=256, side_steps=3_000, side_hidden=(400,), betas=(0.25, 0.5, 1.0, 2.0, 4.0),
+                 iwae_ks=(1, 10, 100, 1000), iwae_n=10_000, free_bits=0.25),
+        batch=128,
+        lr=1e-3,
+        lr_final_frac=0.0,  # > 0: the last fraction of the steps at lr / 10
+        collapse_z=32,
+        collapse_beta=4.0,
+        seed=0,
+        profile=profile,
+    ))
+    if weights:
+        cfg.update(_VAE_WEIGHTS)
+    return cfg
+
+
+_GAN_BENCHMARK = {
+    # seeds: the comparison is a mean over an ensemble of seeds (5, as the PacGAN table);
+    # best_*: the long run of the best method (WGAN-GP), held to the chapter's target;
+    # the gpu comparison runs 10k steps, as long as its best run (which then reuses it);
+    # n_fd: the quick profile measures a Frechet distance too (the notebook skips it).
+    "quick": dict(seeds=2, best_steps=100, best_hidden=64, n_fd=500),
+    "cpu": dict(seeds=5, best_steps=8_000, best_hidden=256),
+    "gpu": dict(seeds=5, best_steps=10_000, best_hidden=256, cmp_steps=10_000),
+}
+
+
+def gan(profile: str | None = None, benchmark: bool = False) -> runtime.Settings:
+    """Chapter 5 (``05_minimax_gans``): GANs on 2-D mixtures and a DCGAN on MNIST.
+
+    ``steps_2d``: the first GAN on the ring; ``cmp_steps``: each run of the comparison of
+    remedies; ``seeds``: independent GANs trained side by side (an ensemble) in the
+    comparison; ``n_fd``: images per Frechet distance (0: skipped).
+    """
+    return _chapter(profile, benchmark, _GAN_BENCHMARK, runtime.pick(
+        quick=dict(steps_2d=200, hidden=64, batch_size=128, sweep_steps=100, cmp_steps=100,
+                   seeds=1, d_only_steps=40, dcgan_steps=40, width=16, n_train=2_000, n_fd=0),
+        cpu=dict(steps_2d=2_000, hidden=128, batch_size=256, sweep_steps=1_000, cmp_steps=1_500,
+                 seeds=1, d_only_steps=300, dcgan_steps=500, width=32, n_train=20_000, n_fd=2_000),
+        gpu=dict(steps_2d=2_500, hidden=256, batch_size=256, sweep_steps=1_000, cmp_steps=3_000,
+                 seeds=5, d_only_steps=500, dcgan_steps=3_000, width=64, n_train=None, n_fd=10_000),
+        z_dim_2d=2,
+        z_dim=64,
+        seed=0,
+        profile=profile,
+    ))
+
+
+_DIFFUSION_BENCHMARK = {
+    # n_ddpm: the benchmark measures DDPM-1000's Frechet distance, which needs more samples
+    # than the notebook draws; the gpu run trains 10x longer with the smaller learning rate
+    # and slower EMA of Ho et al. (2020), and measures on the whole MNIST test set.
+    "quick": dict(n_ddpm=16),
+    "cpu": dict(n_ddpm=20),
+    "gpu": dict(n_ddpm=10_000, n_fd=10_000, img_steps=30_000, img_lr=2e-4, ema_decay=0.9995),
+}
+
+
+def diffusion(profile: str | None = None, benchmark: bool = False) -> runtime.Settings:
+    """Chapter 7 (``07_diffusion``): DDPM and DDIM on a swiss roll, MNIST and Fashion-MNIST.
+
+    ``roll_*``: the 2-D model; ``img_*``: the U-Net on MNIST; ``n_ddpm``, ``n_fd``: samples
+    drawn with DDPM (1000 steps) and with DDIM (for the Frechet distances); ``vae_steps``,
+    ``gan_*``, ``latent_steps``: the models of the comparison table.
+    """
+    return _chapter(profile, benchmark, _DIFFUSION_BENCHMARK, runtime.pick(
+        quick=dict(roll_steps=1_500, roll_batch=256, roll_n_samples=500, roll_ema=0.98,
+                   img_n_train=2_000, img_channels=(8, 16, 16), img_t_dim=32, img_steps=25,
+                   img_batch=16, fashion_steps=10, n_ddpm=1, n_fd=32, fashion_fd=False,
+                   vae_steps=150, gan_steps=30, gan_width=16, latent_steps=400, ema_decay=0.9),
+        cpu=dict(roll_steps=3_000, roll_batch=256, roll_n_samples=1_000, roll_ema=0.995,
+                 img_n_train=20_000, img_channels=(16, 32, 32), img_t_dim=64, img_steps=150,
+                 img_batch=32, fashion_steps=40, n_ddpm=2, n_fd=100, fashion_fd=False,
+                 vae_steps=1_000, gan_steps=200, gan_width=32, latent_steps=1_500, ema_decay=0.95),
+        gpu=dict(roll_steps=5_000, roll_batch=512, roll_n_samples=4_000, roll_ema=0.995,
+                 img_n_train=None, img_channels=(64, 128, 128), img_t_dim=256, img_steps=3_000,
+                 img_batch=128, fashion_steps=1_000, n_ddpm=1_000, n_fd=2_000, fashion_fd=True,
+                 vae_steps=3_000, gan_steps=2_000, gan_width=64, latent_steps=4_000,
+                 ema_decay=0.999),
+        T=1000,
+        lr=2e-3,
+        img_lr=1e-3,
+        seed=0,
+        profile=profile,
+    ))
+
+
+#: notebook (and benchmark) file stem -> the name of its function here
+CHAPTERS = {
+    "00_tour": "tour",
+    "01_discriminative_vs_generative": "classic",
+    "03_elbo_vae": "vae",
+    "05_minimax_gans": "gan",
+    "07_diffusion": "diffusion",
+}
