@@ -25,7 +25,8 @@ def _stats(feats) -> tuple[np.ndarray, np.ndarray]:
     f = feats.detach().double().cpu().numpy() if isinstance(feats, torch.Tensor) else np.asarray(feats, dtype=np.float64)
     if f.ndim != 2 or len(f) < 2:
         raise ValueError(f"features must have shape (N, D) with N >= 2, got {f.shape}")
-    return f.mean(0), np.cov(f, rowvar=False)
+    # np.cov returns a 0-d array for one feature: keep it a (1, 1) matrix
+    return f.mean(0), np.atleast_2d(np.cov(f, rowvar=False))
 
 
 def frechet_distance(feats_a, feats_b) -> float:
@@ -73,6 +74,18 @@ _LOADERS = {"mnist": _data.load_mnist, "fashion_mnist": _data.load_fashion_mnist
 _NETS: dict = {}
 
 
+def _seeded_init(module: nn.Module, generator: torch.Generator) -> nn.Module:
+    """PyTorch's default init of every Linear and Conv2d of ``module``, drawn from ``generator``
+    (so a seed fixes the net without touching the global RNG)."""
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, (nn.Linear, nn.Conv2d)):
+                nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+                bound = 1 / math.sqrt(layer.weight[0].numel())
+                nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+    return module
+
+
 def _feature_settings() -> dict:
     return runtime.pick(quick=dict(n_train=6000, epochs=2), cpu=dict(n_train=None, epochs=2),
                         gpu=dict(n_train=None, epochs=4))
@@ -96,7 +109,7 @@ def feature_net(dataset: str = "mnist", n_train: int | None = None, epochs: int 
     dev = runtime.device()
     if key in _NETS:
         return _NETS[key]
-    net = FeatureNet().to(dev)
+    net = _seeded_init(FeatureNet(), torch.Generator().manual_seed(seed)).to(dev)
     path = _data.cache_dir() / "feature_nets" / f"{key}.safetensors"
     if path.exists():
         net.load_state_dict(load_file(str(path), device=str(dev)))
@@ -104,7 +117,6 @@ def feature_net(dataset: str = "mnist", n_train: int | None = None, epochs: int 
         from .train import fit
 
         x, y = _LOADERS[dataset](train=True, n=n_train)
-        torch.manual_seed(seed)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         batches = _data.Batches(x, y, batch_size=128, seed=seed)
         with torch.enable_grad():  # callers such as features() run under no_grad
