@@ -219,16 +219,17 @@ class GaussianNB(_GenerativeClassifier):
         if x.shape[1] != self.mu.shape[1]:
             raise ValueError(f"x has {x.shape[1]} features per example, the model was fitted on {self.mu.shape[1]}")
         m = _mask(mask, x)
-        # log N(x; mu, var) = -1/2 log(2 pi var) - (x - mu)^2 / (2 var), summed over d, expanded as matmuls
-        inv = 1 / self.var                                                       # (K, D)
-        const = -0.5 * torch.log(2 * math.pi * self.var) - 0.5 * self.mu ** 2 * inv  # (K, D)
-        lin = self.mu * inv
-        quad = -0.5 * inv
-        if m is None:
-            return self.log_prior + const.sum(1) + x @ lin.T + (x ** 2) @ quad.T
-        mf = m.to(x.dtype)
-        xm = x * mf
-        return self.log_prior + mf @ const.T + xm @ lin.T + (xm ** 2) @ quad.T
+        # log N(x; mu, var) = -1/2 log(2 pi var) - (x - mu)^2 / (2 var), summed over d. The square
+        # is taken of the difference, one class at a time: expanding it into x^2 - 2 x mu + mu^2
+        # as matrix products cancels catastrophically in float32 when |mu| / sigma is large.
+        const = -0.5 * torch.log(2 * math.pi * self.var)                     # (K, D)
+        inv = 0.5 / self.var                                                 # (K, D)
+        mf = None if m is None else m.to(x.dtype)
+        cols = []
+        for k in range(self.mu.shape[0]):
+            term = const[k] - (x - self.mu[k]) ** 2 * inv[k]                 # (N, D)
+            cols.append((term if mf is None else term * mf).sum(1))
+        return self.log_prior + torch.stack(cols, dim=1)
 
     def _sample_given(self, y, generator):
         noise = torch.randn(self.mu[y].shape, generator=generator, device=self.mu.device, dtype=self.mu.dtype)
