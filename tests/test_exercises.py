@@ -266,3 +266,13 @@ def test_cases_modules_load_lazily_by_name():
     for mod in ("tour", "classic", "vae", "gan", "diffusion"):
         assert f"genmodels_course.exercises.{mod}" in sys.modules
     assert importlib.import_module("genmodels_course.exercises.gan").gan is gm.gan
+
+
+def test_pyproject_installs_every_subpackage():
+    import pathlib
+    import tomllib
+
+    root = pathlib.Path(gm.__file__).parent
+    listed = set(tomllib.loads((root.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root.parent).parts) for p in root.rglob("__init__.py")}
+    assert found <= listed, f"add {sorted(found - listed)} to [tool.setuptools] packages"
