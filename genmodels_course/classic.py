@@ -24,7 +24,6 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from . import exercises as _ex
 
 __all__ = [
     "fit_bernoulli_nb", "log_posterior", "BernoulliNB", "GaussianNB",
@@ -220,16 +219,17 @@ class GaussianNB(_GenerativeClassifier):
         if x.shape[1] != self.mu.shape[1]:
             raise ValueError(f"x has {x.shape[1]} features per example, the model was fitted on {self.mu.shape[1]}")
         m = _mask(mask, x)
-        # log N(x; mu, var) = -1/2 log(2 pi var) - (x - mu)^2 / (2 var), summed over d, expanded as matmuls
-        inv = 1 / self.var                                                       # (K, D)
-        const = -0.5 * torch.log(2 * math.pi * self.var) - 0.5 * self.mu ** 2 * inv  # (K, D)
-        lin = self.mu * inv
-        quad = -0.5 * inv
-        if m is None:
-            return self.log_prior + const.sum(1) + x @ lin.T + (x ** 2) @ quad.T
-        mf = m.to(x.dtype)
-        xm = x * mf
-        return self.log_prior + mf @ const.T + xm @ lin.T + (xm ** 2) @ quad.T
+        # log N(x; mu, var) = -1/2 log(2 pi var) - (x - mu)^2 / (2 var), summed over d. The square
+        # is taken of the difference, one class at a time: expanding it into x^2 - 2 x mu + mu^2
+        # as matrix products cancels catastrophically in float32 when |mu| / sigma is large.
+        const = -0.5 * torch.log(2 * math.pi * self.var)                     # (K, D)
+        inv = 0.5 / self.var                                                 # (K, D)
+        mf = None if m is None else m.to(x.dtype)
+        cols = []
+        for k in range(self.mu.shape[0]):
+            term = const[k] - (x - self.mu[k]) ** 2 * inv[k]                 # (N, D)
+            cols.append((term if mf is None else term * mf).sum(1))
+        return self.log_prior + torch.stack(cols, dim=1)
 
     def _sample_given(self, y, generator):
         noise = torch.randn(self.mu[y].shape, generator=generator, device=self.mu.device, dtype=self.mu.dtype)
@@ -466,60 +466,3 @@ def crossing_point(sizes: Sequence[float], err_a: np.ndarray, err_b: np.ndarray)
     # diff goes from >= 0 at j to < 0 at j+1: interpolate in log n
     t = diff[j] / (diff[j] - diff[j + 1])
     return float(np.exp(np.log(sizes[j]) + t * (np.log(sizes[j + 1]) - np.log(sizes[j]))))
-
-
-# ---------------------------------------------------------------- exercises
-def _nb_cases():
-    g = torch.Generator().manual_seed(1)
-    cases = []
-    for n, d, k, alpha in [(30, 5, 3, 1.0), (50, 12, 4, 0.5), (8, 3, 2, 2.0)]:
-        x = (torch.rand(n, d, generator=g) < 0.3).float()
-        y = torch.arange(n) % k                      # every class present
-        cases.append(_ex.Case(args=(x, y, k), kwargs={"alpha": alpha}, note=f"N={n}, D={d}, K={k}, alpha={alpha}"))
-    x = torch.zeros(6, 4)
-    x[:3, 0] = 1
-    cases.append(_ex.Case(args=(x, torch.tensor([0, 0, 0, 1, 1, 1]), 2), kwargs={"alpha": 1.0},
-                          note="a pixel that is always off in one class: smoothing keeps theta away from 0"))
-    return cases
-
-
-def _posterior_cases():
-    g = torch.Generator().manual_seed(2)
-    return [
-        _ex.Case(args=(torch.randn(4, 3, generator=g),), note="small log-joints"),
-        _ex.Case(args=(torch.randn(5, 10, generator=g) * 50 - 1000,), note="log-joints near -1000, like 784 pixels"),
-        _ex.Case(args=(torch.tensor([[0.0, -2.0], [800.0, 790.0]]),), note="large positive log-joints"),
-        _ex.Case(args=(torch.randn(1, 1, generator=g),), note="a single class: log-posterior 0"),
-    ]
-
-
-def _condition_cases():
-    g = torch.Generator().manual_seed(3)
-    t4 = torch.rand((2, 2, 2, 2), generator=g) + 0.05
-    t4 = t4 / t4.sum()
-    t3 = torch.rand((2, 2, 2), generator=g) + 0.05
-    t3 = t3 / t3.sum()
-    return [
-        _ex.Case(args=(t4, torch.tensor([1, -1, 0, 1])), note="2x2 grid, one hidden pixel"),
-        _ex.Case(args=(t4, torch.tensor([-1, 0, -1, 1])), note="2x2 grid, two hidden pixels"),
-        _ex.Case(args=(t4, torch.tensor([-1, -1, -1, -1])), note="nothing observed: the joint itself"),
-        _ex.Case(args=(t3, torch.tensor([0, 1, -1])), note="three pixels, last hidden"),
-        _ex.Case(args=(t4, torch.tensor([-1, 1, 1, 0])), note="first pixel hidden"),
-    ]
-
-
-_ex.register(
-    "classic.fit_bernoulli_nb", reference=fit_bernoulli_nb, cases=_nb_cases,
-    hint="Count: N_k examples per class and N_kd of them with pixel d on. log_prior = log(N_k / N); "
-         "theta = (N_kd + alpha) / (N_k + 2 * alpha). One-hot labels make both a matrix product.",
-)
-_ex.register(
-    "classic.log_posterior", reference=log_posterior, cases=_posterior_cases,
-    hint="Normalise each row in log space: subtract m = max over classes, then "
-         "log_joint - (m + log(sum(exp(log_joint - m)))). Sum over dim=1 (classes) and keep the dimension.",
-)
-_ex.register(
-    "classic.condition_table", reference=condition_table, cases=_condition_cases,
-    hint="Index the table with the observed values and ':' for hidden pixels, e.g. table[1, :, 0, 1], "
-         "then divide that slice by its sum (which is p(x_observed)).",
-)

@@ -28,7 +28,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import exercises as _ex
 
 __all__ = [
     "value_function", "discriminator_loss", "generator_loss_saturating", "generator_loss_nonsaturating",
@@ -208,80 +207,3 @@ def gda_xy(x0: float, y0: float, lr: float, steps: int, simultaneous: bool = Tru
             y = y + lr * x
         path[t + 1] = torch.tensor([x, y], dtype=torch.float64)
     return path
-
-
-
-# ------------------------------------------------------------------ exercises
-def _logit_pairs():
-    g = torch.Generator().manual_seed(5)
-    return [
-        _ex.Case(args=(torch.randn(16, generator=g), torch.randn(16, generator=g)), note="small logits"),
-        _ex.Case(args=(torch.randn(8, 1, generator=g), torch.randn(12, 1, generator=g)),
-                 note="shape (N, 1), different batch sizes"),
-        _ex.Case(args=(torch.tensor([200.0, -150.0, 30.0]), torch.tensor([-300.0, 120.0])),
-                 note="huge logits: a confident discriminator (no log of zero allowed)"),
-        _ex.Case(args=(torch.zeros(4), torch.zeros(4)), note="D(x) = 1/2 everywhere: loss = 2 log 2"),
-    ]
-
-
-def _fake_logit_cases():
-    g = torch.Generator().manual_seed(6)
-    return [
-        _ex.Case(args=(torch.randn(32, generator=g),), note="small logits"),
-        _ex.Case(args=(3 * torch.randn(10, 1, generator=g),), note="shape (N, 1)"),
-        _ex.Case(args=(torch.tensor([-500.0, -40.0, 0.0, 60.0]),),
-                 note="D confidently rejects the fakes (very negative logits)"),
-    ]
-
-
-def _gp_cases():
-    g = torch.Generator().manual_seed(7)
-    torch.manual_seed(7)
-    lin = nn.Linear(2, 1)
-    mlp = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1))
-    conv = nn.Sequential(nn.Conv2d(1, 3, 3), nn.Tanh(), nn.Flatten(), nn.Linear(3 * 4 * 4, 1))
-    return [
-        _ex.Case(args=(lin, torch.randn(6, 2, generator=g), torch.randn(6, 2, generator=g),
-                       torch.rand(6, 1, generator=g)), note="linear critic on 2-D points"),
-        _ex.Case(args=(mlp, torch.randn(9, 2, generator=g), torch.randn(9, 2, generator=g),
-                       torch.rand(9, 1, generator=g)), note="MLP critic"),
-        _ex.Case(args=(conv, torch.randn(4, 1, 6, 6, generator=g), torch.randn(4, 1, 6, 6, generator=g),
-                       torch.rand(4, 1, 1, 1, generator=g)), note="images: the norm is over all pixels of a sample"),
-        _ex.Case(args=(mlp, torch.randn(5, 2, generator=g), torch.randn(5, 2, generator=g), torch.zeros(5, 1)),
-                 note="eps = 0: x_hat is the fake sample"),
-    ]
-
-
-def _compare_scalar_with_graph(got, expected):
-    if not isinstance(got, torch.Tensor):
-        return f"the output should be a torch tensor, got {type(got).__name__}"
-    if got.numel() != 1:
-        return f"the output should be one number (a 0-d tensor), got shape {tuple(got.shape)}"
-    if not got.requires_grad:
-        return ("the penalty carries no gradient: call torch.autograd.grad with create_graph=True "
-                "so the critic can be trained on it")
-    return _ex.compare_outputs(got.detach().reshape(()), expected.detach(), atol=1e-5, rtol=1e-4)
-
-
-_ex.register(
-    "gan.discriminator_loss",
-    reference=discriminator_loss,
-    cases=_logit_pairs,
-    hint=("-log sigmoid(a) = softplus(-a) and -log(1 - sigmoid(a)) = softplus(a); average each term over "
-          "its own batch and add them. Never compute log(sigmoid(a)) directly."),
-)
-_ex.register(
-    "gan.generator_loss_nonsaturating",
-    reference=generator_loss_nonsaturating,
-    cases=_fake_logit_cases,
-    hint="The non-saturating loss is -mean(log D(G(z))) = mean(softplus(-a)) on the fake logits a.",
-)
-_ex.register(
-    "gan.gradient_penalty",
-    reference=gradient_penalty,
-    cases=_gp_cases,
-    hint=("Build x_hat = eps * real + (1 - eps) * fake with requires_grad, take "
-          "torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True), flatten it per sample, "
-          "take the L2 norm of each row and average (norm - 1)^2."),
-    compare=_compare_scalar_with_graph,
-)

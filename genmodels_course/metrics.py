@@ -26,7 +26,8 @@ def _stats(feats) -> tuple[np.ndarray, np.ndarray]:
     f = feats.detach().double().cpu().numpy() if isinstance(feats, torch.Tensor) else np.asarray(feats, dtype=np.float64)
     if f.ndim != 2 or len(f) < 2:
         raise ValueError(f"features must have shape (N, D) with N >= 2, got {f.shape}")
-    return f.mean(0), np.cov(f, rowvar=False)
+    # np.cov returns a 0-d array for one feature: keep it a (1, 1) matrix
+    return f.mean(0), np.atleast_2d(np.cov(f, rowvar=False))
 
 
 def frechet_distance(feats_a, feats_b) -> float:

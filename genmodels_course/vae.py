@@ -26,7 +26,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import exercises as _ex
 from .nn import MLP
 
 LOG_2PI = math.log(2 * math.pi)
@@ -375,71 +374,3 @@ def inpaint(model: VAE, x: torch.Tensor, mask: torch.Tensor, steps: int = 100, l
             opt.step()
     with torch.no_grad():
         return x * mask + torch.sigmoid(model.decode(z)) * (1 - mask)
-
-
-# ------------------------------------------------------------------ exercises
-def _gen(seed: int) -> torch.Generator:
-    g = torch.Generator()
-    g.manual_seed(seed)
-    return g
-
-
-def _kl_cases():
-    g = _gen(0)
-    return [
-        _ex.Case(args=(torch.zeros(1, 3), torch.zeros(1, 3)), note="q equals the prior: KL is 0"),
-        _ex.Case(args=(torch.randn(5, 4, generator=g), torch.randn(5, 4, generator=g)), note="a batch of 5, d = 4"),
-        _ex.Case(args=(torch.randn(2, 3, 6, generator=g), 0.5 * torch.randn(2, 3, 6, generator=g)), note="extra leading dims"),
-        _ex.Case(args=(torch.tensor([[2.0, -1.0]]), torch.tensor([[-6.0, 3.0]])), note="very small and large variances"),
-    ]
-
-
-def _reparam_cases():
-    g = _gen(1)
-    mu, logvar = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
-    return [
-        _ex.Case(args=(mu, logvar, torch.zeros(4, 3)), note="eps = 0 gives z = mu"),
-        _ex.Case(args=(mu, logvar, torch.randn(4, 3, generator=g)), note="a batch of 4, d = 3"),
-        _ex.Case(args=(torch.zeros(2, 2), torch.full((2, 2), 2.0), torch.ones(2, 2)), note="logvar = 2: sigma = e"),
-        _ex.Case(args=(mu[:, None], logvar[:, None], torch.randn(4, 5, 3, generator=g)), note="k = 5 samples by broadcasting"),
-    ]
-
-
-def _nelbo_cases():
-    g = _gen(2)
-
-    def case(n, d, scale=1.0):
-        logits = scale * torch.randn(n, 1, 4, 4, generator=g)
-        x = torch.bernoulli(torch.full((n, 1, 4, 4), 0.4), generator=g)
-        return (logits, x, torch.randn(n, d, generator=g), 0.3 * torch.randn(n, d, generator=g))
-
-    return [
-        _ex.Case(args=case(3, 2), note="3 images of 4x4, d = 2"),
-        _ex.Case(args=case(1, 5), note="a single example"),
-        _ex.Case(args=case(4, 3, scale=200.0), note="huge logits: is your log-likelihood numerically stable?"),
-    ]
-
-
-def _iwae_cases():
-    g = _gen(3)
-    return [
-        _ex.Case(args=(torch.randn(6, 1, generator=g),), note="k = 1 is the ELBO estimate itself"),
-        _ex.Case(args=(torch.randn(4, 10, generator=g),), note="4 examples, k = 10"),
-        _ex.Case(args=(torch.full((2, 5), 3.0),), note="equal weights: the bound equals each log-weight"),
-        _ex.Case(args=(torch.randn(3, 50, generator=g) - 600.0,), note="log-weights near -600 (exp underflows)"),
-        _ex.Case(args=(torch.randn(3, 8, generator=g) + 800.0,), note="log-weights near +800 (exp overflows)"),
-    ]
-
-
-_ex.register("vae.gaussian_kl", reference=gaussian_kl, cases=_kl_cases,
-             hint="KL = 1/2 * sum(exp(logvar) + mu**2 - 1 - logvar) over the LAST dimension only; "
-                  "logvar is log sigma^2, so sigma^2 = exp(logvar).")
-_ex.register("vae.reparameterise", reference=reparameterise, cases=_reparam_cases,
-             hint="sigma = exp(logvar / 2) (not exp(logvar)); return mu + sigma * eps, letting shapes broadcast.")
-_ex.register("vae.negative_elbo", reference=negative_elbo, cases=_nelbo_cases,
-             hint="Per example: the Bernoulli NLL summed over all pixels plus beta times the KL summed over the "
-                  "latent dims. Use softplus(l) - x * l (or F.binary_cross_entropy_with_logits with reduction='none'), "
-                  "never log(sigmoid(l)). Return one value per example, shape (N,).")
-_ex.register("vae.iwae_bound", reference=iwae_bound, cases=_iwae_cases,
-             hint="log((1/k) sum exp(log_w)) = torch.logsumexp(log_w, dim=-1) - log(k); "
-                  "never exponentiate the log-weights directly.")

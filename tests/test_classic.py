@@ -78,6 +78,30 @@ def test_gaussian_nb_matches_sklearn():
         np.testing.assert_allclose(ours.var.numpy(), sk.var_, rtol=1e-9)
 
 
+def test_gaussian_nb_is_stable_in_float32_on_offset_features():
+    # features at 100 with std 0.01: expanding (x - mu)^2 into x^2 - 2 x mu + mu^2 loses every
+    # digit of the difference in float32 (it flipped most predictions); scikit-learn is float64
+    from sklearn.naive_bayes import GaussianNB as SkGNB
+
+    g = torch.Generator().manual_seed(0)
+    n, d, k = 600, 10, 3
+    y = torch.arange(n) % k
+    means = 0.01 * torch.randn(k, d, generator=g)
+    x = (100 + means[y] + 0.01 * torch.randn(n, d, generator=g)).float()
+    ours = c.GaussianNB.fit(x[:400], y[:400], k)
+    sk = SkGNB().fit(x[:400].double().numpy(), y[:400].numpy())
+    xt = x[400:]
+    sk_joint = sk.predict_joint_log_proba(xt.double().numpy())
+    assert ours.log_joint(xt).dtype == torch.float32
+    np.testing.assert_allclose(ours.log_joint(xt).double().numpy(), sk_joint, atol=0.1)   # |values| ~ 35
+    assert (ours.predict(xt).numpy() == sk.predict(xt.double().numpy())).mean() >= 0.99
+    mask = torch.ones_like(xt, dtype=torch.bool)
+    mask[:, 5:] = False                                   # hidden features are left out of the sum
+    sk5 = SkGNB().fit(x[:400, :5].double().numpy(), y[:400].numpy())
+    ours5 = ours.log_joint(xt, mask).double().numpy()
+    np.testing.assert_allclose(ours5, sk5.predict_joint_log_proba(xt[:, :5].double().numpy()), atol=0.1)
+
+
 def test_bernoulli_nb_is_a_normalised_distribution_over_all_images():
     x, y = _binary(30, 4), _labels(30, 2)
     model = c.BernoulliNB.fit(x, y, 2)

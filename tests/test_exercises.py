@@ -93,3 +93,192 @@ def test_every_registered_exercise_passes_its_own_reference():
         verdict = exercises.evaluate(name, ex.reference)
         assert verdict.passed, f"{name}: {verdict.message}"
         assert len(ex.cases()) >= 2, f"{name} needs at least two cases"
+
+
+# ---------------------------------------------------------------- outputs that training could not use
+def _detached(fn):
+    return lambda *a, **k: fn(*a, **k).detach()
+
+
+def _under_no_grad(fn):
+    def wrapped(*a, **k):
+        with torch.no_grad():
+            return fn(*a, **k)
+    return wrapped
+
+
+def _via_item(fn):
+    return lambda *a, **k: torch.tensor(fn(*a, **k).item())
+
+
+# every exercise whose function feeds a loss: the checker compares gradients too
+GRAD_EXERCISES = ["tour.cross_entropy", "vae.gaussian_kl", "vae.reparameterise", "vae.negative_elbo",
+                  "vae.iwae_bound", "gan.discriminator_loss", "gan.generator_loss_nonsaturating"]
+
+
+@pytest.mark.parametrize("name", GRAD_EXERCISES)
+def test_detached_and_no_grad_outputs_fail_with_a_plain_reason(name):
+    ex = exercises._lookup(name)
+    assert ex.grad, f"{name} should compare gradients"
+    assert exercises.evaluate(name, ex.reference).passed
+    for wrong in (_detached(ex.reference), _under_no_grad(ex.reference)):
+        verdict = exercises.evaluate(name, wrong)
+        assert not verdict.passed, f"{name} accepted an output that no gradient can flow through"
+        assert "detached" in verdict.message and "torch.no_grad()" in verdict.message, verdict.message
+
+
+def test_outputs_through_item_or_numpy_fail_as_detached():
+    verdict = exercises.evaluate("tour.cross_entropy", _via_item(F.cross_entropy))
+    assert not verdict.passed and "detached" in verdict.message
+
+    def through_numpy(logits, y):
+        import numpy as np
+        lse = np.log(np.exp(logits.numpy()).sum(1))          # fine on plain tensors, not in training
+        return torch.as_tensor(lse - logits.numpy()[np.arange(len(y)), y.numpy()]).float().mean()
+
+    verdict = exercises.evaluate("tour.cross_entropy", through_numpy)
+    assert not verdict.passed and "detached" in verdict.message, verdict.message
+
+
+def test_partly_detached_output_fails_on_its_gradient():
+    def half_detached(logits, y):  # right values, but the log-sum-exp term passes no gradient
+        return (torch.logsumexp(logits, 1).detach() - logits.gather(1, y[:, None]).squeeze(1)).mean()
+
+    verdict = exercises.evaluate("tour.cross_entropy", half_detached)
+    assert not verdict.passed
+    assert "values are right" in verdict.message and "gradient with respect to `logits`" in verdict.message
+
+
+def test_gradients_only_asked_of_the_named_arguments():
+    def eps_detached(mu, logvar, eps):  # eps is noise: nothing needs its gradient
+        return mu + torch.exp(0.5 * logvar) * eps.detach()
+
+    def logvar_detached(mu, logvar, eps):
+        return mu + torch.exp(0.5 * logvar).detach() * eps
+
+    assert exercises.evaluate("vae.reparameterise", eps_detached).passed
+    verdict = exercises.evaluate("vae.reparameterise", logvar_detached)
+    assert not verdict.passed and "`logvar`" in verdict.message
+
+
+def test_register_validates_the_gradient_option():
+    with pytest.raises(ValueError, match="not arguments"):
+        exercises.register("tour.bad_grad", reference=gm.tour.cross_entropy, cases=list, hint="", grad=("nope",))
+    with pytest.raises(ValueError, match="grad"):
+        exercises.register("tour.bad_grad", reference=gm.tour.cross_entropy, cases=list, hint="", grad="logits")
+    assert "tour.bad_grad" not in exercises.names()
+
+
+def test_case_can_skip_the_gradient_comparison():
+    def ref(x):
+        return torch.relu(x).sum()
+
+    def cases():
+        return [exercises.Case((torch.tensor([-1.0, 2.0]),)),
+                exercises.Case((torch.zeros(3),), note="the kink", grad=False)]
+
+    exercises.register("tour.test_relu_sum", reference=ref, cases=cases, hint="", grad=True)
+    try:
+        assert exercises.evaluate("tour.test_relu_sum", ref).passed
+        kinked = lambda x: (0.5 * (x + x.abs())).sum() if x.eq(0).all() else ref(x)  # noqa: E731
+        assert exercises.evaluate("tour.test_relu_sum", kinked).passed            # the kink is not compared
+        assert not exercises.evaluate("tour.test_relu_sum", _detached(ref)).passed
+    finally:
+        del exercises._REGISTRY["tour.test_relu_sum"]
+
+
+# ---------------------------------------------------------------- SystemExit and KeyboardInterrupt
+def test_system_exit_is_reported_and_keyboard_interrupt_passes(capsys):
+    def exits(logits, y):
+        raise SystemExit(3)
+
+    def exits_on_grad(logits, y):
+        if logits.requires_grad:
+            import sys
+            sys.exit("bye")
+        return F.cross_entropy(logits, y)
+
+    verdict = exercises.evaluate("tour.cross_entropy", exits)
+    assert not verdict.passed and "SystemExit" in verdict.message and "raised" in verdict.message
+    assert "SystemExit" in exercises.evaluate("tour.cross_entropy", exits_on_grad).message
+    assert exercises.check("tour.cross_entropy", exits) is gm.tour.cross_entropy   # no crash
+    assert "not yet" in capsys.readouterr().out
+
+    def interrupted(logits, y):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        exercises.evaluate("tour.cross_entropy", interrupted)
+
+
+# ---------------------------------------------------------------- every exercise, generically
+def _map_floats(out, f):
+    if isinstance(out, tuple):
+        return tuple(_map_floats(o, f) for o in out)
+    if isinstance(out, list):
+        return [_map_floats(o, f) for o in out]
+    if isinstance(out, torch.Tensor) and out.dtype.is_floating_point:
+        return f(out)
+    return out
+
+
+def _off_by_a_little(ref):
+    return lambda *a, **k: _map_floats(ref(*a, **k), lambda t: t + 0.01 * (1 + t.detach().abs()))
+
+
+def _extra_dim(ref):
+    return lambda *a, **k: _map_floats(ref(*a, **k), lambda t: t.unsqueeze(0).expand(2, *t.shape))
+
+
+def test_every_registered_exercise_fails_generic_wrong_versions():
+    for name in exercises.names():
+        ex = exercises._lookup(name)
+        for wrong in (_off_by_a_little(ex.reference), _extra_dim(ex.reference)):
+            verdict = exercises.evaluate(name, wrong)
+            assert not verdict.passed, f"{name} accepted a wrong version"
+            assert verdict.message
+
+
+def test_cases_leave_the_global_rng_alone():
+    state = torch.get_rng_state()
+    for name in exercises.names():
+        ex = exercises._lookup(name)
+        ex.cases()
+        assert exercises.evaluate(name, ex.reference).passed
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_no_torch_manual_seed_in_library_code():
+    import pathlib
+    import re
+
+    root = pathlib.Path(gm.__file__).parent
+    offenders = [f"{p.relative_to(root)}:{i}" for p in sorted(root.rglob("*.py")) if p.name != "runtime.py"
+                 for i, line in enumerate(p.read_text().splitlines(), 1) if re.search(r"\btorch\.manual_seed\(", line)]
+    assert not offenders, f"seed through a torch.Generator instead: {offenders}"
+
+
+def test_cases_modules_load_lazily_by_name():
+    import importlib
+    import sys
+
+    assert sorted({n.split(".")[0] for n in exercises.names()}) == ["classic", "diffusion", "gan", "tour", "vae"]
+    for mod in ("tour", "classic", "vae", "gan", "diffusion"):
+        assert f"genmodels_course.exercises.{mod}" in sys.modules
+    assert importlib.import_module("genmodels_course.exercises.gan").gan is gm.gan
+
+
+def test_pyproject_installs_every_subpackage():
+    import pathlib
+    import tomllib
+
+    from setuptools import find_packages
+
+    root = pathlib.Path(gm.__file__).parent
+    config = tomllib.loads((root.parent / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(find_packages(str(root.parent), include=config["packages"]["find"]["include"]))
+    found = {".".join(p.parent.relative_to(root.parent).parts) for p in root.rglob("__init__.py")}
+    assert found <= listed, f"{sorted(found - listed)} would be left out of a pip install"
+    assert "genmodels_course.exercises" in listed
+    data = config["package-data"]["genmodels_course"]
+    assert "shipped/*.safetensors" in data and "shipped/*.json" in data  # the shipped weights

@@ -316,6 +316,38 @@ def test_checkers_pass_reference_and_fail_wrong_versions(name, reference, wrong)
         assert verdict.message
 
 
+def _no_grad(fn):
+    def wrapped(*args):
+        with torch.no_grad():
+            return fn(*args)
+    return wrapped
+
+
+@pytest.mark.parametrize("name, reference", [
+    ("gan.discriminator_loss", gan.discriminator_loss),
+    ("gan.generator_loss_nonsaturating", gan.generator_loss_nonsaturating),
+])
+def test_loss_checkers_fail_outputs_that_cannot_be_trained(name, reference):
+    for wrong in (lambda *a: reference(*a).detach(), _no_grad(reference),
+                  lambda *a: torch.tensor(reference(*a).item())):
+        verdict = exercises.evaluate(name, wrong)
+        assert not verdict.passed and "detached" in verdict.message, verdict.message
+
+
+def test_discriminator_checker_fails_a_loss_with_one_term_detached():
+    def fake_term_detached(r, f):  # right values, but D would never learn to reject fakes
+        return F.softplus(-r).mean() + F.softplus(f).mean().detach()
+
+    verdict = exercises.evaluate("gan.discriminator_loss", fake_term_detached)
+    assert not verdict.passed and "`fake_logits`" in verdict.message, verdict.message
+
+
+def test_gradient_penalty_cases_leave_the_global_rng_alone():
+    state = torch.get_rng_state()
+    assert exercises.evaluate("gan.gradient_penalty", gan.gradient_penalty).passed
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 def test_checker_reports_not_implemented():
     def stub(r, f):
         raise NotImplementedError

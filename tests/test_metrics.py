@@ -37,6 +37,31 @@ def test_frechet_distance_agrees_with_scipy_sqrtm_on_full_covariances():
         metrics.frechet_distance(a[:1], b)
 
 
+def test_frechet_distance_on_one_dimensional_features():
+    # 1-D: d^2 = (m1 - m2)^2 + s1^2 + s2^2 - 2 s1 s2 with s the standard deviations (sample
+    # statistics, np.cov's unbiased variance); it used to crash (np.cov returns a 0-d array)
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(0.5, 2.0, size=(300, 1)), rng.normal(-1.0, 0.7, size=(250, 1))
+    v1, v2 = a.var(ddof=1), b.var(ddof=1)
+    exact = (a.mean() - b.mean()) ** 2 + v1 + v2 - 2 * math.sqrt(v1 * v2)
+    assert metrics.frechet_distance(a, b) == pytest.approx(exact, rel=1e-9)
+    assert metrics.frechet_distance(torch.from_numpy(a), torch.from_numpy(b)) == pytest.approx(exact, rel=1e-9)
+    assert metrics.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_feature_net_init_is_fixed_by_the_seed():
+    state = torch.get_rng_state()
+    with gm.runtime.seeded(0):  # what feature_net does
+        one = metrics.FeatureNet()
+    with gm.runtime.seeded(0):
+        two = metrics.FeatureNet()
+    with gm.runtime.seeded(1):
+        other = metrics.FeatureNet()
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's random stream is untouched
+    for p, q, r in zip(one.parameters(), two.parameters(), other.parameters()):
+        assert torch.equal(p, q) and not torch.equal(p, r)
+
+
 def test_mode_coverage_counts_modes_and_quality():
     ring = gm.data.ring8()
     s = ring.sample(2500, torch.Generator().manual_seed(0))

@@ -261,6 +261,10 @@ def _wrong_versions():
             + beta * vae.gaussian_kl(mu, lv),                                    # mean over pixels
             lambda l, x, mu, lv, beta=1.0: F.binary_cross_entropy_with_logits(l, x, reduction="none").flatten(1).sum(1)
             - beta * vae.gaussian_kl(mu, lv),                                    # sign of the KL
+            lambda l, x, mu, lv, beta=1.0: vae.bernoulli_nll(l, x) + vae.gaussian_kl(mu, lv),   # ignores beta
+            lambda l, x, mu, lv, beta=1.0: beta * vae.bernoulli_nll(l, x) + vae.gaussian_kl(mu, lv),  # beta on the reconstruction
+            lambda l, x, mu, lv, beta=1.0: vae.negative_elbo(l, x, mu, lv, beta) + 1e-3,  # off by 1e-3 nats
+            lambda l, x, mu, lv, beta=1.0: vae.negative_elbo(l, x, mu, lv, beta).detach(),  # no gradient
         ],
         "vae.iwae_bound": [
             lambda lw: lw.exp().mean(-1).log(),                                  # overflows / underflows
@@ -279,6 +283,34 @@ def test_checker_passes_reference_and_fails_wrong_versions(name):
         verdict = gm.exercises.evaluate(name, wrong)
         assert not verdict.passed, verdict.message
         assert verdict.message
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda l, x, mu, lv, beta=1.0: vae.bernoulli_nll(l, x) + vae.gaussian_kl(mu, lv), "beta = 0.25"),
+    (lambda l, x, mu, lv, beta=1.0: beta * vae.bernoulli_nll(l, x) + vae.gaussian_kl(mu, lv), "beta = 0.25"),
+    (lambda l, x, mu, lv, beta=1.0: vae.negative_elbo(l, x, mu, lv, beta) + 1e-3, "wrong values"),
+    (lambda l, x, mu, lv, beta=1.0: vae.negative_elbo(l, x, mu, lv, beta).detach(), "detached"),
+])
+def test_negative_elbo_checker_catches_beta_offsets_and_detached_outputs(wrong, words):
+    verdict = gm.exercises.evaluate("vae.negative_elbo", wrong)
+    assert not verdict.passed and words in verdict.message, verdict.message
+
+
+def test_negative_elbo_checker_uses_beta_both_ways():
+    cases = gm.exercises._lookup("vae.negative_elbo").cases()
+    assert any(c.kwargs.get("beta", 1.0) != 1.0 for c in cases)          # beta by keyword
+    assert any(len(c.args) == 5 and c.args[4] != 1.0 for c in cases)     # beta as the fifth argument
+
+    def no_grad_inside(l, x, mu, lv, beta=1.0):
+        with torch.no_grad():
+            return vae.negative_elbo(l, x, mu, lv, beta)
+
+    def kl_detached(l, x, mu, lv, beta=1.0):   # right values; the KL cannot be trained
+        return vae.bernoulli_nll(l, x) + beta * vae.gaussian_kl(mu, lv).detach()
+
+    assert "torch.no_grad()" in gm.exercises.evaluate("vae.negative_elbo", no_grad_inside).message
+    msg = gm.exercises.evaluate("vae.negative_elbo", kl_detached).message
+    assert "no gradient flows back to `mu`" in msg and "detached" in msg
 
 
 def test_stub_is_reported_not_raised():
