@@ -10,7 +10,8 @@ from . import runtime, settings, exercises, nn, data, train, viz, widgets, metri
 
 __version__ = "0.1.0"
 
-_CHAPTER_MODULES = ("tour", "classic", "latent", "vae", "flows", "gan", "translation", "diffusion", "clip")
+_CHAPTER_MODULES = ("tour", "classic", "learning_curves", "latent", "vae", "flows", "gan", "gan_toy",
+                    "dcgan", "stylegan", "translation", "diffusion", "clip")
 
 
 def __getattr__(name):
