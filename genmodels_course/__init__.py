@@ -10,7 +10,7 @@ from . import runtime, settings, exercises, nn, data, train, viz, widgets, metri
 
 __version__ = "0.1.0"
 
-_CHAPTER_MODULES = ("tour", "classic", "latent", "vae", "flows", "gan", "translation", "diffusion", "clip")
+_CHAPTER_MODULES = ("tour", "classic", "divergences", "latent", "vae", "vae_gaussian", "flows", "gan", "translation", "diffusion", "clip")
 
 
 def __getattr__(name):
