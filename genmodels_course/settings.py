@@ -90,7 +90,7 @@ def vae(profile: str | None = None, benchmark: bool = False,
 
     ``weights=True``: the sizes of the shipped model instead (``_VAE_WEIGHTS``).
     ``main_steps``: the main model; ``side_*``: the small models of the latent-space, beta
-    and collapse experiments; ``gauss_steps``: each Gaussian-decoder VAE of section 3.10
+    and collapse experiments; ``gauss_steps``: each Gaussian-decoder VAE of section 3.11
     (``side_hidden`` wide); ``iwae_ks``: the K of the IWAE bounds, on ``iwae_n`` test images.
     """
     cfg = _chapter(profile, benchmark, _VAE_BENCHMARK, runtime.pick(

@@ -1,6 +1,6 @@
 """A VAE whose decoder outputs a mean and a variance for x: the Gaussian decoder (chapter 3).
 
-Section 3.10 of the book. The encoder, the prior and the KL term are those of
+Section 3.11 of the book. The encoder, the prior and the KL term are those of
 :mod:`genmodels_course.vae`; only the likelihood changes. For continuous pixels the decoder
 is ``p(x | z) = N(x; m_theta(z), diag(s^2))`` with three choices for the variance:
 
