@@ -11,7 +11,8 @@ grid, in float64, so that the numbers can be checked against closed forms:
 * :func:`fit_gaussian_by_kl`    the best single Gaussian under the forward KL
                                 ``KL(p || q)`` (maximum likelihood, eq. 1.16) or the reverse
                                 ``KL(q || p)`` (eq. 1.17): a brute-force search, then L-BFGS
-* :func:`bimodal_toy`, :func:`binned_conditional_mean`, :func:`sample_binned_conditional`
+* :func:`bimodal_toy`, :func:`binned_conditional_mean`, :func:`sample_binned_conditional`,
+  :func:`red_or_blue`
                                 a regression whose answer has two right values: the
                                 least-squares predictor (the conditional mean) against
                                 samples of the conditional distribution
@@ -27,7 +28,7 @@ LOG_2PI = math.log(2 * math.pi)
 
 __all__ = ["Mixture1D", "normal_log_prob", "kl_normal", "kl_divergence_on_grid",
            "fit_gaussian_by_kl", "bimodal_toy", "binned_conditional_mean",
-           "sample_binned_conditional"]
+           "sample_binned_conditional", "red_or_blue"]
 
 
 def _as64(x) -> torch.Tensor:
@@ -241,3 +242,20 @@ def sample_binned_conditional(x, y, x_query, bins: int = 20,
     u = torch.rand(len(bq), generator=generator, dtype=torch.float64)
     pick = starts[bq] + (u * counts[bq]).long().clamp(max=counts[bq] - 1)
     return y[order[pick]]
+
+
+def red_or_blue(x: torch.Tensor, generator: torch.Generator | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Colour grey images red or blue at random: ``(colour, is_red)``.
+
+    ``x``: ``(N, 1, H, W)`` in ``[0, 1]``. Each image goes, with probability 1/2, into the
+    red channel or the blue one of an ``(N, 3, H, W)`` image; ``is_red`` is ``(N,)`` bool.
+    Given the grey image, both colourings are right, and their average (purple at half
+    the intensity) is the colouring that minimises the squared error, and is never right.
+    """
+    if x.dim() != 4 or x.shape[1] != 1 or x.shape[0] == 0:
+        raise ValueError(f"red_or_blue expects a non-empty batch of grey images (N, 1, H, W), got {tuple(x.shape)}")
+    is_red = torch.rand(x.shape[0], generator=generator, device=x.device) < 0.5
+    zero = torch.zeros_like(x)
+    r = torch.where(is_red[:, None, None, None], x, zero)
+    return torch.cat([r, zero, x - r], dim=1), is_red

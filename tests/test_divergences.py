@@ -97,3 +97,18 @@ def test_bimodal_toy_mean_is_no_right_answer_but_samples_are():
     assert ((mean - yq) ** 2).mean() < ((draws - yq) ** 2).mean()
     # the bin mean is the least-squares solution among functions of the bin
     assert torch.allclose(dv.binned_conditional_mean(x, y, x, bins=1), y.mean().expand(len(x)))
+
+
+def test_red_or_blue_puts_each_digit_in_one_channel_and_the_mean_is_purple():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(400, 1, 5, 5, generator=g)
+    colour, is_red = dv.red_or_blue(x, generator=g)
+    assert colour.shape == (400, 3, 5, 5) and torch.equal(colour.sum(1, keepdim=True), x)
+    assert torch.equal(colour[is_red, 2], torch.zeros_like(colour[is_red, 2]))
+    assert torch.equal(colour[~is_red, 0], torch.zeros_like(colour[~is_red, 0]))
+    assert 0.4 < float(is_red.double().mean()) < 0.6
+    # least squares of each channel on the grey level: slopes 1/2, 0, 1/2 (purple)
+    slopes = [float((colour[:, c] * x[:, 0]).sum() / (x ** 2).sum()) for c in range(3)]
+    assert abs(slopes[0] - 0.5) < 0.06 and slopes[1] == 0 and abs(slopes[2] - 0.5) < 0.06
+    with pytest.raises(ValueError, match="grey images"):
+        dv.red_or_blue(torch.rand(2, 3, 5, 5))
