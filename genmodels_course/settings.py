@@ -96,7 +96,7 @@ def vae(profile: str | None = None, benchmark: bool = False,
     cfg = _chapter(profile, benchmark, _VAE_BENCHMARK, runtime.pick(
         quick=dict(n_train=3_000, n_test=300, main_steps=300, hidden=(256,), z_dim=16,
                    side_steps=120, side_hidden=(128,), betas=(0.25, 1.0, 4.0),
-                   iwae_ks=(1, 10, 100), iwae_n=100, free_bits=0.25, gauss_steps=200),
+                   iwae_ks=(1, 10, 100), iwae_n=100, free_bits=0.25, gauss_steps=400),
         cpu=dict(n_train=None, n_test=2_000, main_steps=1_500, hidden=(400,), z_dim=32,
                  side_steps=500, side_hidden=(256,), betas=(0.25, 0.5, 1.0, 2.0, 4.0),
                  iwae_ks=(1, 10, 100, 1000), iwae_n=300, free_bits=0.25,

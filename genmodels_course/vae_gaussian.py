@@ -2,7 +2,8 @@
 
 Section 3.11 of the book. The encoder, the prior and the KL term are those of
 :mod:`genmodels_course.vae`; only the likelihood changes. For continuous pixels the decoder
-is ``p(x | z) = N(x; m_theta(z), diag(s^2))`` with three choices for the variance:
+is ``p(x | z) = N(x; mu_theta(z), diag(sigma_theta^2(z)))`` with three choices for the
+variance:
 
 * ``variance="pixel"``: the decoder outputs a log-variance for every pixel of every image;
 * ``variance="shared"``: one learned log-variance for all pixels (a learned weight on the
