@@ -90,18 +90,21 @@ def vae(profile: str | None = None, benchmark: bool = False,
 
     ``weights=True``: the sizes of the shipped model instead (``_VAE_WEIGHTS``).
     ``main_steps``: the main model; ``side_*``: the small models of the latent-space, beta
-    and collapse experiments; ``iwae_ks``: the K of the IWAE bounds, on ``iwae_n`` test images.
+    and collapse experiments; ``gauss_steps``: each Gaussian-decoder VAE of section 3.11
+    (``side_hidden`` wide); ``iwae_ks``: the K of the IWAE bounds, on ``iwae_n`` test images.
     """
     cfg = _chapter(profile, benchmark, _VAE_BENCHMARK, runtime.pick(
         quick=dict(n_train=3_000, n_test=300, main_steps=300, hidden=(256,), z_dim=16,
                    side_steps=120, side_hidden=(128,), betas=(0.25, 1.0, 4.0),
-                   iwae_ks=(1, 10, 100), iwae_n=100, free_bits=0.25),
+                   iwae_ks=(1, 10, 100), iwae_n=100, free_bits=0.25, gauss_steps=400),
         cpu=dict(n_train=None, n_test=2_000, main_steps=1_500, hidden=(400,), z_dim=32,
                  side_steps=500, side_hidden=(256,), betas=(0.25, 0.5, 1.0, 2.0, 4.0),
-                 iwae_ks=(1, 10, 100, 1000), iwae_n=300, free_bits=0.25),
+                 iwae_ks=(1, 10, 100, 1000), iwae_n=300, free_bits=0.25,
+                 gauss_steps=1_500),
         gpu=dict(n_train=None, n_test=10_000, main_steps=20_000, hidden=(512, 256), z_dim=32,
                  batch=256, side_steps=3_000, side_hidden=(400,), betas=(0.25, 0.5, 1.0, 2.0, 4.0),
-                 iwae_ks=(1, 10, 100, 1000), iwae_n=10_000, free_bits=0.25),
+                 iwae_ks=(1, 10, 100, 1000), iwae_n=10_000, free_bits=0.25,
+                 gauss_steps=5_000),
         batch=128,
         lr=1e-3,
         lr_final_frac=0.0,  # > 0: the last fraction of the steps at lr / 10

@@ -16,6 +16,9 @@ The pieces, each tied to an equation of the chapter:
 * :func:`active_units`, :func:`kl_per_unit`, :func:`free_bits_kl`, :func:`kl_warmup`   posterior collapse
 * :func:`aggregate_posterior_log_prob`     the aggregate posterior against the prior
 * :func:`make_step`, :func:`inpaint`      a training step for ``gm.train.fit``; in-painting
+
+The Gaussian decoder of section 3.11 (a mean and a variance for every pixel) is in
+:mod:`genmodels_course.vae_gaussian`.
 """
 from __future__ import annotations
 
