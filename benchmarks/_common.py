@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 from typing import Callable
 
@@ -27,9 +28,12 @@ def setup(description: str, chapter_settings: Callable, argv=None, steps_key: st
         parser.add_argument("--steps", type=int, default=None,
                             help=f"override the profile's number of training steps ({steps_key})")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--save-weights", action="store_true",
-                        help="train the chapter's shipped model (its settings' weights=True sizes) "
-                             "and write it into genmodels_course/shipped/ with its manifest")
+    # Only a chapter whose settings function has a `weights` argument ships weights.
+    ships_weights = "weights" in inspect.signature(chapter_settings).parameters
+    if ships_weights:
+        parser.add_argument("--save-weights", action="store_true",
+                            help="train the chapter's shipped model (its settings' weights=True "
+                                 "sizes) and write it into genmodels_course/shipped/ with its manifest")
     if add_arguments is not None:
         add_arguments(parser)
     args = parser.parse_args(argv)
@@ -39,15 +43,12 @@ def setup(description: str, chapter_settings: Callable, argv=None, steps_key: st
     import genmodels_course as gm
 
     profile = args.profile or gm.runtime.profile()
-    if args.save_weights:
-        if profile == "quick":
-            parser.error("--save-weights with the quick profile would ship an untrained model")
-        try:
-            settings = chapter_settings(profile=profile, benchmark=True, weights=True)
-        except TypeError:
-            parser.error(f"{chapter_settings.__name__}: this chapter ships no weights")
-    else:
-        settings = chapter_settings(profile=profile, benchmark=True)
+    if not ships_weights:
+        args.save_weights = False
+    if args.save_weights and profile == "quick":
+        parser.error("--save-weights with the quick profile would ship an untrained model")
+    extra = {"weights": True} if args.save_weights else {}
+    settings = chapter_settings(profile=profile, benchmark=True, **extra)
     if steps_key is not None and args.steps is not None:
         settings[steps_key] = args.steps
     gm.runtime.seed_everything(args.seed)
