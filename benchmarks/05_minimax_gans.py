@@ -16,16 +16,26 @@ Prints ONE JSON line with
   the same distance between MNIST training and test images (what a perfect model would get).
 * ``wall_s``: wall time of the whole run.
 
+With ``--save-weights`` it skips the 2-D comparison and trains the shipped DCGAN instead
+(the sizes of ``settings.gan(weights=True)``: all of MNIST, longer, an EMA of the
+generator), rounds it to fp16, measures what ships (``dcgan_confident``: the share of
+``n_confident`` samples that the package's MNIST classifier labels with confidence >= 0.9,
+``dcgan_class_shares``: each digit's share of them, ``dcgan_fd`` on ``n_fd`` samples against
+the whole test set, ``fd_floor_train_vs_test`` at the same size) and writes
+``genmodels_course/shipped/dcgan_mnist.safetensors`` with its manifest.
+
 Usage::
 
     GENMODELS_DATA=/path/to/data python benchmarks/05_minimax_gans.py --profile cpu
+    python benchmarks/05_minimax_gans.py --profile cpu --save-weights   # the shipped DCGAN (~25 min)
 """
 from __future__ import annotations
 
 import json
+import sys
 import time
 
-from _common import setup  # benchmarks/_common.py
+from _common import command_line, setup  # benchmarks/_common.py
 
 from genmodels_course import settings  # the sizes, shared with the notebook
 
@@ -69,12 +79,14 @@ def main(argv=None) -> dict:
     result = {"chapter": "05_minimax_gans", "profile": profile, "device": str(gm.runtime.device()),
               "steps_2d": s["steps"], "seeds": s["seeds"], "best": {"method": BEST, "steps": s["best_steps"],
                                                                     "hidden": s["best_hidden"]}}
-    methods = args.methods.split(",")
+    methods = [] if args.save_weights else args.methods.split(",")  # the shipped DCGAN only
     for mix_name, mix in (("ring8", gm.data.ring8()), ("grid25", gm.data.grid25())):
         for method in methods:
             cfg = gan.Toy2DConfig(method=method, steps=s["steps"], hidden=s["hidden"])
             G, _, _, _ = gan.train_toy2d(mix, cfg, ensemble=s["seeds"], progress=False)
             result[f"{mix_name}/{method}"] = evaluate(gm, G, mix)
+        if not methods:
+            continue
         if not args.no_best and BEST in methods and (s["best_steps"], s["best_hidden"]) == (s["steps"], s["hidden"]):
             result[f"{mix_name}/best"] = result[f"{mix_name}/{BEST}"]  # the same run: do not train it twice
         elif not args.no_best:
@@ -87,14 +99,55 @@ def main(argv=None) -> dict:
         # no_grad function, and the first call would otherwise try to train the net without gradients
         gm.metrics.feature_net("mnist", verbose=False)
         x, y = gm.data.load_mnist(train=True, n=s["n_train"])
-        cfg = gan.DCGANConfig(steps=s["dcgan_steps"], width=s["width"])
-        G, _, _ = gan.train_dcgan(x, y, cfg, progress=False)
-        x_test, _ = gm.data.load_mnist(train=False, n=s["n_fd"])
+        if args.save_weights:
+            cfg = gan.DCGANConfig(steps=s["dcgan_steps"], width=s["width"], z_dim=s["z_dim"],
+                                  batch_size=s["dcgan_batch"], ema_decay=s["dcgan_ema"],
+                                  seed=args.seed)
+        else:
+            cfg = gan.DCGANConfig(steps=s["dcgan_steps"], width=s["width"])
+        t1 = time.time()
+        G, _, hist = gan.train_dcgan(x, y, cfg, progress=sys.stderr.isatty())
+        t_train = time.time() - t1
+        if args.save_weights:  # measure what ships: the weights rounded to fp16
+            with torch.no_grad():
+                for p in G.state_dict().values():
+                    if p.is_floating_point():
+                        p.copy_(p.half().float())
+        # the whole test set when the benchmark draws 10,000 samples; else as many as it draws
+        x_test, _ = gm.data.load_mnist(train=False, n=None if s["n_fd"] >= 10_000 else s["n_fd"])
         fake = gan.sample_images(G, s["n_fd"], generator=torch.Generator().manual_seed(1))
         real_train, _ = gm.data.load_mnist(train=True, n=s["n_fd"], seed=1)
         result["dcgan_steps"] = s["dcgan_steps"]
+        result["dcgan_width"] = s["width"]
         result["dcgan_fd"] = round(gm.metrics.fid(fake, x_test), 2)
         result["fd_floor_train_vs_test"] = round(gm.metrics.fid_floor(real_train, x_test), 2)
+        result["n_fd"] = s["n_fd"]
+        result["dcgan_train_s"] = round(t_train, 1)
+        if args.save_weights:
+            conf = gm.metrics.confident_classes(fake[:s["n_confident"]], threshold=0.9)
+            shares = conf["class_shares"]
+            result["dcgan_confident"] = round(conf["share_confident"], 4)
+            result["dcgan_class_shares"] = [round(c, 4) for c in shares]
+            result["n_confident"] = s["n_confident"]
+            result["targets_met"] = {
+                "confident>=0.90": conf["share_confident"] >= 0.90,
+                "every digit in [6%, 14%]": all(0.06 <= c <= 0.14 for c in shares),
+                "fd<=42": result["dcgan_fd"] <= 42}
+            result["loss_d_last"] = round(hist.mean("loss_d", last=10), 4)
+            result["loss_g_last"] = round(hist.mean("loss_g", last=10), 4)
+            result["weights"] = gm.weights.save(
+                "dcgan_mnist", G, builder="genmodels_course.dcgan:DCGenerator",
+                config={"z_dim": cfg.z_dim, "width": cfg.width, "n_classes": 0},
+                command=command_line(argv), profile=profile,
+                machine=gm.weights.describe_machine(), wall_time_s=t_train,
+                steps=cfg.steps, dtype=torch.float16,
+                metrics={k: result[k] for k in ("dcgan_confident", "dcgan_class_shares",
+                                                "n_confident", "dcgan_fd",
+                                                "fd_floor_train_vs_test", "n_fd")},
+                data="MNIST (60,000 training images, pixels in [0, 1] mapped to [-1, 1])",
+                training={"batch_size": cfg.batch_size, "lr": cfg.lr, "betas": [0.5, 0.999],
+                          "ema_decay": cfg.ema_decay, "loss": "non-saturating",
+                          "seed": cfg.seed})["file"]
     result["wall_s"] = round(time.time() - t0, 1)
     print(json.dumps(result))
     return result

@@ -20,9 +20,18 @@ Trains the chapter's U-Net with L_simple (eq. 7.8), the linear schedule of Ho et
 The other target of the chapter, DDPM below chapter 5's DCGAN distance, compares this
 line with the output of ``benchmarks/05_minimax_gans.py`` in the same profile.
 
+With ``--save-weights`` it trains the shipped U-Net instead (``settings.diffusion(
+weights=True)``), rounds the EMA weights to fp16, measures what ships on ``n_fd`` DDIM-50
+samples (``confident``: the share that the package's MNIST classifier labels with
+confidence >= 0.9; ``class_shares``: each digit's share; ``fd_ddim50`` against the whole
+test set) and compares ``n_ddpm`` DDPM-1000 samples with as many DDIM-50 samples
+(``fd_ddpm1000_n``, ``fd_ddim50_n``, ``fd_floor_n``: the same small n for all three), skips
+DDIM-20, and writes ``genmodels_course/shipped/unet_mnist.safetensors`` with its manifest.
+
 Usage::
 
     GENMODELS_DATA=/path/to/data python benchmarks/07_diffusion.py --profile gpu
+    python benchmarks/07_diffusion.py --profile cpu --save-weights   # the shipped U-Net (~45 min)
 """
 from __future__ import annotations
 
@@ -30,7 +39,7 @@ import json
 import sys
 import time
 
-from _common import setup  # benchmarks/_common.py
+from _common import command_line, setup  # benchmarks/_common.py
 
 from genmodels_course import settings  # the sizes, shared with the notebook
 
@@ -63,6 +72,12 @@ def main(argv=None) -> dict:
                            progress=progress, log_every=50)
     t_train = time.time() - t0
     model = ema.module
+    if args.save_weights:  # measure what ships: the averaged weights rounded to fp16
+        with torch.no_grad():
+            for p in model.state_dict().values():
+                if p.is_floating_point():
+                    p.copy_(p.half().float())
+        gm.metrics.feature_net("mnist", verbose=False)  # built outside no_grad
 
     def sample(n, chunk, fn):
         # returns (images in [0, 1], seconds); chunks keep memory bounded
@@ -78,6 +93,9 @@ def main(argv=None) -> dict:
         return torch.cat(out), time.perf_counter() - start
 
     chunk = 2_000 if dev.type == "cuda" else 100
+    if args.save_weights:
+        return save_weights(args, argv, profile, s, gm, D, torch, model, schedule, sample,
+                            x_train, x_test, history, t_train, t0)
     ddpm, t_ddpm = sample(s["n_ddpm"], chunk, lambda k, i: D.ddpm_sample(
         model, (k, 1, 28, 28), schedule, generator=gm.runtime.generator(10 + i), clip=1.0))
     ddim50, t_50 = sample(s["n_fd"], chunk, lambda k, i: D.ddim_sample(
@@ -103,6 +121,57 @@ def main(argv=None) -> dict:
     }
     result["ddim50_within_25pct"] = bool(result["fd_ddim50"] <= 1.25 * result["fd_ddpm1000"])
     result["train_s"] = round(t_train, 1)
+    result["wall_s"] = round(time.time() - t0, 1)
+    print(json.dumps(result))
+    return result
+
+
+def save_weights(args, argv, profile, s, gm, D, torch, model, schedule, sample, x_train, x_test,
+                 history, t_train, t0) -> dict:
+    """The --save-weights measurements on the fp16 EMA weights, then the weights and manifest."""
+    ddim50, t_50 = sample(s["n_fd"], 100, lambda k, i: D.ddim_sample(
+        model, (k, 1, 28, 28), schedule, steps=50, generator=gm.runtime.generator(20 + i), clip=1.0))
+    n = s["n_ddpm"]
+    ddpm, t_ddpm = sample(n, 100, lambda k, i: D.ddpm_sample(
+        model, (k, 1, 28, 28), schedule, generator=gm.runtime.generator(10 + i), clip=1.0))
+    conf = gm.metrics.confident_classes(ddim50[:s["n_confident"]], threshold=0.9)
+    shares = conf["class_shares"]
+    result = {
+        "chapter": "07_diffusion", "profile": profile, "device": str(model.out[-1].weight.device),
+        "train_steps": s["img_steps"], "img_batch": s["img_batch"],
+        "img_channels": list(s["img_channels"]), "img_t_dim": s["img_t_dim"],
+        "ema_decay": s["ema_decay"],
+        "final_loss": round(sum(history["loss"][-10:]) / len(history["loss"][-10:]), 5),
+        "n_samples": s["n_fd"], "n_confident": s["n_confident"],
+        "confident": round(conf["share_confident"], 4),
+        "class_shares": [round(c, 4) for c in shares],
+        "fd_ddim50": round(gm.metrics.fid(ddim50, x_test), 3),
+        "fd_floor": round(gm.metrics.fid_floor(x_train, x_test, n=s["n_fd"]), 3),
+        "n_ddpm_samples": n,
+        "fd_ddpm1000_n": round(gm.metrics.fid(ddpm, x_test), 3),
+        "fd_ddim50_n": round(gm.metrics.fid(ddim50[:n], x_test), 3),
+        "fd_floor_n": round(gm.metrics.fid_floor(x_train, x_test, n=n), 3),
+        "s_per_1000_ddpm1000": round(1000 * t_ddpm / n, 2),
+        "s_per_1000_ddim50": round(1000 * t_50 / s["n_fd"], 2),
+    }
+    result["ddim50_within_25pct"] = bool(result["fd_ddim50_n"] <= 1.25 * result["fd_ddpm1000_n"])
+    result["targets_met"] = {"confident>=0.95": conf["share_confident"] >= 0.95,
+                             "every digit in [6%, 14%]": all(0.06 <= c <= 0.14 for c in shares),
+                             "ddim50 within 25% of ddpm1000": result["ddim50_within_25pct"]}
+    result["train_s"] = round(t_train, 1)
+    result["weights"] = gm.weights.save(
+        "unet_mnist", model, builder="genmodels_course.nn:UNet",
+        config={"in_channels": 1, "channels": list(s["img_channels"]), "t_dim": s["img_t_dim"]},
+        command=command_line(argv), profile=profile, machine=gm.weights.describe_machine(),
+        wall_time_s=t_train, steps=s["img_steps"], dtype=torch.float16,
+        metrics={k: result[k] for k in ("confident", "class_shares", "n_confident", "fd_ddim50",
+                                        "fd_floor", "n_samples", "fd_ddpm1000_n", "fd_ddim50_n",
+                                        "fd_floor_n", "n_ddpm_samples", "ddim50_within_25pct")},
+        data="MNIST (60,000 training images, pixels in [0, 1] mapped to [-1, 1])",
+        training={"loss": "L_simple (eq. 7.8)", "schedule": f"linear, T = {s['T']}",
+                  "batch_size": s["img_batch"], "lr": s["img_lr"], "grad_clip": 1.0,
+                  "ema_decay": s["ema_decay"], "weights": "EMA", "seed": args.seed},
+        sampling="clip=1.0 on the estimate of x0 at every step")["file"]
     result["wall_s"] = round(time.time() - t0, 1)
     print(json.dumps(result))
     return result

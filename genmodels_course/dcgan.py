@@ -18,7 +18,8 @@ from torch import nn
 from .data import from_tanh_range, to_tanh_range
 from .gan import discriminator_loss, generator_loss_nonsaturating
 
-__all__ = ["DCGenerator", "DCDiscriminator", "DCGANConfig", "make_dcgan_step", "train_dcgan", "sample_images"]
+__all__ = ["DCGenerator", "DCDiscriminator", "DCGANConfig", "make_dcgan_step", "train_dcgan", "sample_images",
+           "discriminator_features"]
 
 
 def _dcgan_init(net: nn.Module, generator: torch.Generator | None = None) -> None:
@@ -110,6 +111,7 @@ class DCGANConfig:
     lr: float = 2e-4
     conditional: bool = False
     seed: int = 0
+    ema_decay: float = 0.0  # > 0: return an exponential moving average of G's weights
 
 
 def make_dcgan_step(G: DCGenerator, D: DCDiscriminator, opt_g, opt_d, generator: torch.Generator | None = None,
@@ -152,7 +154,10 @@ def train_dcgan(x: torch.Tensor, y: torch.Tensor, cfg: DCGANConfig, on_step=None
 
     The initial weights come from a CPU generator seeded with ``cfg.seed``, the training noise
     from ``generator`` (default: ``gm.runtime.generator(cfg.seed + 1)``); torch's global
-    generator is left alone. Returns ``(G, D, history)``; G is left in eval mode.
+    generator is left alone. Returns ``(G, D, history)``; G is left in eval mode. With
+    ``cfg.ema_decay > 0`` the returned G is the exponential moving average of the
+    generator's weights (its batch-norm statistics are the live generator's), which
+    usually gives cleaner samples than the last iterate of the game.
     """
     from . import data, runtime, train
 
@@ -167,13 +172,22 @@ def train_dcgan(x: torch.Tensor, y: torch.Tensor, cfg: DCGANConfig, on_step=None
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     gen = generator if generator is not None else runtime.generator(cfg.seed + 1, device=device)
     step = make_dcgan_step(G, D, opt_g, opt_d, generator=gen, on_step=on_step)
+    ema = train.EMA(G, decay=cfg.ema_decay) if cfg.ema_decay > 0 else None
+    if ema is not None:
+        gan_step = step
+
+        def step(batch, i):  # the averaged generator follows every update of G
+            out = gan_step(batch, i)
+            ema.update(G)
+            return out
+
     batches = data.Batches(x.to(device), y.to(device), batch_size=cfg.batch_size, seed=cfg.seed)
     history = train.fit(nn.ModuleDict({"G": G, "D": D}), step, batches, optimizer={"g": opt_g, "d": opt_d},
                         manual=True, steps=cfg.steps, desc="conditional DCGAN" if cfg.conditional else "DCGAN",
                         progress=progress)
     G.eval()
     D.eval()
-    return G, D, history
+    return (ema.module.eval() if ema is not None else G), D, history
 
 
 @torch.no_grad()
@@ -191,3 +205,35 @@ def sample_images(G: DCGenerator, n: int, y: torch.Tensor | None = None, z: torc
         y = torch.arange(n, device=device) % G.n_classes
     out = [G(z[i:i + batch_size], None if y is None else y[i:i + batch_size].to(device)) for i in range(0, n, batch_size)]
     return from_tanh_range(torch.cat(out))
+
+
+@torch.no_grad()
+def discriminator_features(D: DCDiscriminator, x: torch.Tensor, y: torch.Tensor | None = None,
+                           batch_size: int = 1000) -> torch.Tensor:
+    """The discriminator's last hidden layer as features: ``(N, 1, 28, 28)`` in [0, 1] -> ``(N, 2 * width * 49)``.
+
+    The activations that D's final 7x7 convolution reads (after the second strided
+    convolution, batch norm and LeakyReLU), flattened: a representation that the GAN learned
+    without labels, which a linear probe (logistic regression on a few labelled images) can
+    test for usefulness, as Radford et al. (2016) did with their discriminator's features.
+    ``D`` runs in eval mode (batch norm with its running statistics); conditional
+    discriminators need ``y``. Returned on the CPU.
+    """
+    if x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+        raise ValueError(f"discriminator_features expects images of shape (N, 1, 28, 28), got {tuple(x.shape)}")
+    if D.n_classes and (y is None or y.shape != (x.shape[0],)):
+        raise ValueError("a conditional DCDiscriminator needs integer labels y of shape (N,)")
+    device = next(D.parameters()).device
+    was_training = D.training
+    D.eval()
+    body = D.net[:-1]  # everything but the final 7x7 convolution to one logit
+    out = []
+    for i in range(0, len(x), batch_size):
+        xb = to_tanh_range(x[i:i + batch_size].to(device))
+        if D.n_classes:
+            yb = y[i:i + batch_size].to(device)
+            onehot = F.one_hot(yb, D.n_classes).to(xb.dtype)[:, :, None, None].expand(-1, -1, 28, 28)
+            xb = torch.cat([xb, onehot], dim=1)
+        out.append(body(xb).flatten(1).float().cpu())
+    D.train(was_training)
+    return torch.cat(out)

@@ -39,7 +39,7 @@ _ELSEWHERE = {
     **dict.fromkeys(("minibatch_stddev", "pack", "EnsembleLinear", "Generator2D", "Discriminator2D",
                      "Toy2DConfig", "make_gan_step", "train_toy2d", "sample_toy2d"), "gan_toy"),
     **dict.fromkeys(("DCGenerator", "DCDiscriminator", "DCGANConfig", "make_dcgan_step", "train_dcgan",
-                     "sample_images"), "dcgan"),
+                     "sample_images", "discriminator_features"), "dcgan"),
     **dict.fromkeys(("truncated_noise", "adain", "interpolate_latents"), "stylegan"),
     **dict.fromkeys(("to_tanh_range", "from_tanh_range"), "data"),
 }

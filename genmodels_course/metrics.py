@@ -169,6 +169,31 @@ def effective_classes(x: torch.Tensor, dataset: str = "mnist", batch_size: int =
 
 
 @torch.no_grad()
+def confident_classes(x: torch.Tensor, dataset: str = "mnist", threshold: float = 0.9,
+                      batch_size: int = 1000) -> dict:
+    """How many samples the package's classifier recognises, and how they spread over classes.
+
+    Images ``(N, 1, 28, 28)`` in [0, 1]. Returns ``{"share_confident": float, "class_shares":
+    list}``: the share of images whose top class probability under :func:`feature_net` is
+    at least ``threshold`` (a quality number: a recognisable digit), and for each class the
+    share of all images whose top class it is (a diversity number: 0.1 each for a model
+    that covers the ten digits evenly).
+    """
+    if len(x) == 0:
+        raise ValueError("confident_classes got no images")
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must lie in (0, 1], got {threshold}")
+    net = feature_net(dataset)
+    dev = next(net.parameters()).device
+    probs = torch.cat([net(x[i:i + batch_size].to(dev).float()).softmax(1)
+                       for i in range(0, len(x), batch_size)])
+    top, cls = probs.max(1)
+    counts = torch.bincount(cls, minlength=probs.shape[1]).float()
+    return {"share_confident": float((top >= threshold).float().mean()),
+            "class_shares": [float(c) for c in counts / len(x)]}
+
+
+@torch.no_grad()
 def accuracy(logits_or_model, x=None, y=None, batch_size: int = 1000) -> float:
     """Classification accuracy: ``accuracy(logits, y=labels)`` or ``accuracy(model, x, y)``."""
     if isinstance(logits_or_model, nn.Module):

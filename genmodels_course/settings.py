@@ -129,14 +129,25 @@ _GAN_BENCHMARK = {
 }
 
 
-def gan(profile: str | None = None, benchmark: bool = False) -> runtime.Settings:
+# The shipped DCGAN (`benchmarks/05_minimax_gans.py --save-weights`, weights=True): the
+# chapter's DCGAN on all of MNIST, trained as long as fits in about 25 minutes on one CPU
+# thread (shared with other work), with an EMA of the generator's weights; measured on
+# n_confident samples (the classifier's confident share and the class shares) and n_fd
+# samples (the Frechet distance, against the whole test set).
+_GAN_WEIGHTS = dict(n_train=None, dcgan_steps=7_000, width=32,
+                    dcgan_batch=64, dcgan_ema=0.999, n_fd=10_000, n_confident=2_000)
+
+
+def gan(profile: str | None = None, benchmark: bool = False,
+        weights: bool = False) -> runtime.Settings:
     """Chapter 5 (``05_minimax_gans``): GANs on 2-D mixtures and a DCGAN on MNIST.
 
     ``steps_2d``: the first GAN on the ring; ``cmp_steps``: each run of the comparison of
     remedies; ``seeds``: independent GANs trained side by side (an ensemble) in the
     comparison; ``n_fd``: images per Frechet distance (0: skipped).
+    ``weights=True``: the sizes of the shipped DCGAN instead (``_GAN_WEIGHTS``).
     """
-    return _chapter(profile, benchmark, _GAN_BENCHMARK, runtime.pick(
+    cfg = _chapter(profile, benchmark, _GAN_BENCHMARK, runtime.pick(
         quick=dict(steps_2d=200, hidden=64, batch_size=128, sweep_steps=100, cmp_steps=100,
                    seeds=1, d_only_steps=40, dcgan_steps=40, width=16, n_train=2_000, n_fd=0),
         cpu=dict(steps_2d=2_000, hidden=128, batch_size=256, sweep_steps=1_000, cmp_steps=1_500,
@@ -148,6 +159,9 @@ def gan(profile: str | None = None, benchmark: bool = False) -> runtime.Settings
         seed=0,
         profile=profile,
     ))
+    if weights:
+        cfg.update(_GAN_WEIGHTS)
+    return cfg
 
 
 _DIFFUSION_BENCHMARK = {
@@ -160,14 +174,27 @@ _DIFFUSION_BENCHMARK = {
 }
 
 
-def diffusion(profile: str | None = None, benchmark: bool = False) -> runtime.Settings:
+# The shipped U-Net (`benchmarks/07_diffusion.py --save-weights`, weights=True): the cpu
+# profile's U-Net on all of MNIST, trained ~17x longer (about 25 minutes on one CPU thread
+# shared with other work) with a slower EMA. Sampling is what a CPU cannot afford (DDIM-50
+# takes ~0.24 s per image, DDPM-1000 ~5 s): n_fd DDIM-50 samples for the confident share,
+# the class shares and the Frechet distance, n_ddpm DDPM-1000 samples compared with as
+# many DDIM-50 samples (the same n, so the biases of small samples match).
+_DIFFUSION_WEIGHTS = dict(img_n_train=None, img_channels=(16, 32, 32), img_t_dim=64,
+                          img_steps=2_500, img_batch=32, img_lr=1e-3, ema_decay=0.999,
+                          n_fd=2_000, n_ddpm=100, n_confident=2_000)
+
+
+def diffusion(profile: str | None = None, benchmark: bool = False,
+              weights: bool = False) -> runtime.Settings:
     """Chapter 7 (``07_diffusion``): DDPM and DDIM on a swiss roll, MNIST and Fashion-MNIST.
 
     ``roll_*``: the 2-D model; ``img_*``: the U-Net on MNIST; ``n_ddpm``, ``n_fd``: samples
     drawn with DDPM (1000 steps) and with DDIM (for the Frechet distances); ``vae_steps``,
     ``gan_*``, ``latent_steps``: the models of the comparison table.
+    ``weights=True``: the sizes of the shipped U-Net instead (``_DIFFUSION_WEIGHTS``).
     """
-    return _chapter(profile, benchmark, _DIFFUSION_BENCHMARK, runtime.pick(
+    cfg = _chapter(profile, benchmark, _DIFFUSION_BENCHMARK, runtime.pick(
         quick=dict(roll_steps=1_500, roll_batch=256, roll_n_samples=500, roll_ema=0.98,
                    img_n_train=2_000, img_channels=(8, 16, 16), img_t_dim=32, img_steps=25,
                    img_batch=16, fashion_steps=10, n_ddpm=1, n_fd=32, fashion_fd=False,
@@ -187,6 +214,9 @@ def diffusion(profile: str | None = None, benchmark: bool = False) -> runtime.Se
         seed=0,
         profile=profile,
     ))
+    if weights:
+        cfg.update(_DIFFUSION_WEIGHTS)
+    return cfg
 
 
 #: notebook (and benchmark) file stem -> the name of its function here

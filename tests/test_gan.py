@@ -421,3 +421,42 @@ def test_gan_steps_return_tensors_not_floats():
     step = gan.make_dcgan_step(Gc, Dc, torch.optim.Adam(Gc.parameters()), torch.optim.Adam(Dc.parameters()))
     out = step((torch.rand(4, 1, 28, 28), torch.zeros(4, dtype=torch.long)), 0)
     assert all(isinstance(v, torch.Tensor) and v.ndim == 0 for v in out.values())
+
+
+def test_train_dcgan_with_ema_returns_the_averaged_generator():
+    x, y = torch.rand(32, 1, 28, 28, generator=torch.Generator().manual_seed(1)), torch.arange(32) % 10
+    raw = gan.DCGANConfig(steps=4, batch_size=16, z_dim=8, width=4)
+    avg = gan.DCGANConfig(steps=4, batch_size=16, z_dim=8, width=4, ema_decay=0.5)
+    G_raw, _, h_raw = gan.train_dcgan(x, y, raw, progress=False)
+    G_avg, _, h_avg = gan.train_dcgan(x, y, avg, progress=False)
+    assert h_raw["loss_g"] == h_avg["loss_g"]  # the game itself is unchanged
+    assert not G_avg.training and not any(p.requires_grad for p in G_avg.parameters())
+    # the average of the iterates differs from the last iterate, and lies between the start and it
+    init = gan.DCGenerator(8, 4, 0, generator=torch.Generator().manual_seed(0))
+    w0, w_raw, w_avg = (m.net[0].weight.detach() for m in (init, G_raw, G_avg))
+    assert not torch.allclose(w_avg, w_raw)
+    assert (w_avg - w0).norm() < (w_raw - w0).norm()
+    for key, buf in G_raw.state_dict().items():  # batch-norm statistics: the live generator's
+        if "running" in key:
+            assert torch.equal(buf, G_avg.state_dict()[key])
+
+
+def test_discriminator_features_are_the_input_of_the_last_layer():
+    D = gan.DCDiscriminator(width=4, generator=torch.Generator().manual_seed(0))
+    D.train()
+    x = torch.rand(5, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    f = gan.discriminator_features(D, x, batch_size=2)
+    assert f.shape == (5, 8 * 7 * 7) and D.training  # restores the mode it found
+    D.eval()
+    with torch.no_grad():
+        logits = D(gan.to_tanh_range(x))  # D reads [-1, 1]; the features take [0, 1]
+        # the final 7x7 convolution of the flattened features gives D's logits back
+        last = D.net[-1]
+        again = f @ last.weight.flatten(1).T + last.bias
+    assert torch.allclose(again.flatten(), logits, atol=1e-5)
+    Dc = gan.DCDiscriminator(width=4, n_classes=10)
+    assert gan.discriminator_features(Dc, x, torch.arange(5)).shape == (5, 8 * 7 * 7)
+    with pytest.raises(ValueError, match="labels"):
+        gan.discriminator_features(Dc, x)
+    with pytest.raises(ValueError, match="28"):
+        gan.discriminator_features(D, torch.rand(2, 1, 8, 8))

@@ -206,3 +206,28 @@ def test_fid_floor_compares_the_last_n_training_images_with_the_test_set(monkeyp
     assert torch.equal(calls[-1][0], x_train[:3])
     with pytest.raises(ValueError, match="at least 2"):
         metrics.fid_floor(x_train, x_test, n=1)
+
+
+def test_confident_classes_counts_confident_samples_and_class_shares(monkeypatch):
+    # a stub classifier whose logits are the first 10 pixels of each image: the answer is known
+    class Stub(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            return x.flatten(1)[:, :10] + 0 * self.w
+
+    monkeypatch.setattr(metrics, "feature_net", lambda dataset="mnist": Stub())
+    x = torch.zeros(8, 1, 28, 28)
+    for i, (cls, logit) in enumerate([(0, 10.0), (0, 10.0), (1, 10.0), (3, 10.0),
+                                      (3, 1.0), (3, 1.0), (7, 10.0), (7, 0.5)]):
+        x[i, 0, 0, cls] = logit   # p(top) = e^10 / (e^10 + 9) > 0.99; e^1 / (e + 9) = 0.23
+    out = metrics.confident_classes(x, batch_size=3)
+    assert out["share_confident"] == pytest.approx(5 / 8)
+    assert out["class_shares"] == pytest.approx([2 / 8, 1 / 8, 0, 3 / 8, 0, 0, 0, 2 / 8, 0, 0])
+    assert metrics.confident_classes(x, threshold=0.2)["share_confident"] == pytest.approx(7 / 8)
+    with pytest.raises(ValueError, match="no images"):
+        metrics.confident_classes(x[:0])
+    with pytest.raises(ValueError, match="threshold"):
+        metrics.confident_classes(x, threshold=1.5)
