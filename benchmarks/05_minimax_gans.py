@@ -27,7 +27,7 @@ the whole test set, ``fd_floor_train_vs_test`` at the same size) and writes
 Usage::
 
     GENMODELS_DATA=/path/to/data python benchmarks/05_minimax_gans.py --profile cpu
-    python benchmarks/05_minimax_gans.py --profile cpu --save-weights   # the shipped DCGAN (~25 min)
+    python benchmarks/05_minimax_gans.py --profile cpu --save-weights   # the shipped DCGAN (~45 min)
 """
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ DDIM-20, and writes ``genmodels_course/shipped/unet_mnist.safetensors`` with its
 Usage::
 
     GENMODELS_DATA=/path/to/data python benchmarks/07_diffusion.py --profile gpu
-    python benchmarks/07_diffusion.py --profile cpu --save-weights   # the shipped U-Net (~45 min)
+    python benchmarks/07_diffusion.py --profile cpu --save-weights   # the shipped U-Net (~75 min)
 """
 from __future__ import annotations
 

@@ -130,11 +130,11 @@ _GAN_BENCHMARK = {
 
 
 # The shipped DCGAN (`benchmarks/05_minimax_gans.py --save-weights`, weights=True): the
-# chapter's DCGAN on all of MNIST, trained as long as fits in about 25 minutes on one CPU
-# thread (shared with other work), with an EMA of the generator's weights; measured on
+# chapter's DCGAN on all of MNIST, wider and trained ~21 epochs (about 45 minutes on one
+# CPU thread), with an EMA of the generator's weights; measured on
 # n_confident samples (the classifier's confident share and the class shares) and n_fd
 # samples (the Frechet distance, against the whole test set).
-_GAN_WEIGHTS = dict(n_train=None, dcgan_steps=7_000, width=32,
+_GAN_WEIGHTS = dict(n_train=None, dcgan_steps=20_000, width=48,
                     dcgan_batch=64, dcgan_ema=0.999, n_fd=10_000, n_confident=2_000)
 
 
@@ -175,13 +175,13 @@ _DIFFUSION_BENCHMARK = {
 
 
 # The shipped U-Net (`benchmarks/07_diffusion.py --save-weights`, weights=True): the cpu
-# profile's U-Net on all of MNIST, trained ~17x longer (about 25 minutes on one CPU thread
-# shared with other work) with a slower EMA. Sampling is what a CPU cannot afford (DDIM-50
+# profile's U-Net on all of MNIST, trained ~67x longer (10,000 steps, about 75 minutes on
+# one CPU thread) with a slower EMA. Sampling is what a CPU cannot afford (DDIM-50
 # takes ~0.24 s per image, DDPM-1000 ~5 s): n_fd DDIM-50 samples for the confident share,
 # the class shares and the Frechet distance, n_ddpm DDPM-1000 samples compared with as
 # many DDIM-50 samples (the same n, so the biases of small samples match).
 _DIFFUSION_WEIGHTS = dict(img_n_train=None, img_channels=(16, 32, 32), img_t_dim=64,
-                          img_steps=2_500, img_batch=32, img_lr=1e-3, ema_decay=0.999,
+                          img_steps=10_000, img_batch=32, img_lr=1e-3, ema_decay=0.999,
                           n_fd=2_000, n_ddpm=100, n_confident=2_000)
 
 
