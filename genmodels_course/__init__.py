@@ -10,7 +10,7 @@ from . import runtime, exercises, nn, data, train, viz, widgets, metrics, weight
 
 __version__ = "0.1.0"
 
-_CHAPTER_MODULES = ("tour", "classic", "latent", "vae", "flows", "gan", "translation", "diffusion", "clip")
+_CHAPTER_MODULES = ("tour", "classic", "latent", "latent_settings", "mixtures", "autoencoders", "vae", "flows", "gan", "translation", "diffusion", "clip")
 
 
 def __getattr__(name):
