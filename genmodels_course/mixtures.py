@@ -87,7 +87,7 @@ def m_step(x: torch.Tensor, resp: torch.Tensor, reg: float = 1e-6) -> GaussianMi
     nk = resp.sum(0) + 10 * torch.finfo(x.dtype).eps                         # (K,)
     means = resp.T @ x / nk[:, None]
     diff = x[None] - means[:, None]                                          # (K, N, D)
-    covs = torch.einsum("nk,kni,knj->kij", resp, diff, diff) / nk[:, None, None]
+    covs = (resp.T[:, :, None] * diff).transpose(1, 2) @ diff / nk[:, None, None]   # (K, D, D)
     covs = covs + reg * torch.eye(D, dtype=x.dtype, device=x.device)
     return GaussianMixture(nk / N, means, covs)
 
