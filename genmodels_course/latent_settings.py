@@ -13,8 +13,8 @@ COMMON = dict(seed=0, batch_size=128, lr=1e-3, threshold=0.9, pca_k_max=100,
 QUICK = dict(n_train=2_000, n_test=500, hidden=(256,), ae_steps=300, dae_steps=300,
              vae_steps=300, fa_iters=20, gmm_ks=(1, 2, 5, 10), gmm_iters=25,
              n_samples=500, min_pixel_std=0.1, nmf_n=1_000)
-CPU = dict(n_train=20_000, n_test=2_000, hidden=(512, 256), ae_steps=3_000, dae_steps=2_000,
-           vae_steps=2_000, fa_iters=100, gmm_ks=(1, 2, 5, 10, 20, 40), gmm_iters=100,
+CPU = dict(n_train=15_000, n_test=2_000, hidden=(512, 256), ae_steps=2_000, dae_steps=1_200,
+           vae_steps=1_200, fa_iters=60, gmm_ks=(1, 2, 5, 10, 20, 40), gmm_iters=60,
            n_samples=2_000, min_pixel_std=0.1, nmf_n=5_000)
 GPU = dict(n_train=None, n_test=10_000, hidden=(512, 256), ae_steps=8_000, dae_steps=5_000,
            vae_steps=6_000, fa_iters=200, gmm_ks=(1, 2, 5, 10, 20, 40, 80), gmm_iters=150,

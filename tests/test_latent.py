@@ -213,3 +213,15 @@ def test_factor_analysis_bad_input():
         model.log_prob(x[:, :2])
     with pytest.raises(ValueError, match="psi > 0"):
         latent.FactorAnalysis(model.W, model.mu, torch.zeros(6, dtype=torch.float64))
+
+
+# ------------------------------------------------------------------ the chapter's settings
+def test_latent_settings_profiles():
+    from genmodels_course.latent_settings import latent_settings
+
+    quick, cpu, gpu = (latent_settings(p) for p in ("quick", "cpu", "gpu"))
+    assert quick.ae_steps < cpu.ae_steps < gpu.ae_steps
+    assert quick.seed == cpu.seed == gpu.seed and set(quick) == set(cpu) == set(gpu)
+    assert set(latent_settings()) == set(cpu)
+    with pytest.raises(ValueError, match="'quick', 'cpu' or 'gpu'"):
+        latent_settings("laptop")
