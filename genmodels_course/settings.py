@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from . import runtime
 
-__all__ = ["tour", "classic", "vae", "gan", "diffusion", "CHAPTERS"]
+__all__ = ["tour", "classic", "latent", "vae", "gan", "diffusion", "CHAPTERS"]
 
 
 def _chapter(profile: str | None, benchmark: bool, overrides: dict | None,
@@ -62,6 +62,34 @@ def classic(profile: str | None = None, benchmark: bool = False) -> runtime.Sett
         C=100.0,  # inverse L2 strength of logistic regression: weak, close to plain maximum likelihood
         missing=[0.0, 0.25, 0.5, 0.75, 0.9, 0.95],
         seed=0,
+        profile=profile,
+    ))
+
+
+def latent(profile: str | None = None, benchmark: bool = False) -> runtime.Settings:
+    """Chapter 2 (``02_latent_variables``): PCA, pPCA, factor analysis, mixtures, autoencoders.
+
+    ``pca_k_max``: components of the PCA curves; ``ppca_qs``: the latent sizes of the pPCA
+    likelihood curve; ``fa_q``, ``fa_iters``: factor analysis; ``gmm_ks``, ``gmm_iters``,
+    ``gmm_dim``: the mixtures (EM on a ``gmm_dim``-D PCA projection); ``ae_z``/``ae_steps``:
+    the 2-D autoencoder; ``dae_*``: the denoising autoencoder (noise ``dae_sigma``, masked
+    share ``dae_mask``); ``bench_z``: the latent sizes that the benchmark compares;
+    ``min_pixel_std``: pixels that vary less are left out of the density comparisons.
+    """
+    return _chapter(profile, benchmark, None, runtime.pick(
+        quick=dict(n_train=2_000, n_test=500, hidden=(256,), ae_steps=300, dae_steps=300,
+                   vae_steps=300, fa_iters=20, gmm_ks=(1, 2, 5, 10), gmm_iters=25,
+                   n_samples=500, nmf_n=1_000),
+        cpu=dict(n_train=15_000, n_test=2_000, hidden=(512, 256), ae_steps=2_000,
+                 dae_steps=1_200, vae_steps=1_200, fa_iters=60, gmm_ks=(1, 2, 5, 10, 20, 40),
+                 gmm_iters=60, n_samples=2_000, nmf_n=5_000),
+        gpu=dict(n_train=None, n_test=10_000, hidden=(512, 256), ae_steps=8_000,
+                 dae_steps=5_000, vae_steps=6_000, fa_iters=200,
+                 gmm_ks=(1, 2, 5, 10, 20, 40, 80), gmm_iters=150, n_samples=5_000,
+                 nmf_n=10_000),
+        seed=0, batch_size=128, lr=1e-3, threshold=0.9, pca_k_max=100, ae_z=2, dae_z=32,
+        dae_sigma=0.5, dae_mask=0.25, gmm_dim=20, ppca_qs=(1, 2, 5, 10, 20, 50), fa_q=10,
+        nmf_k=16, bench_z=(2, 8, 32), min_pixel_std=0.1,
         profile=profile,
     ))
 
@@ -223,6 +251,7 @@ def diffusion(profile: str | None = None, benchmark: bool = False,
 CHAPTERS = {
     "00_tour": "tour",
     "01_discriminative_vs_generative": "classic",
+    "02_latent_variables": "latent",
     "03_elbo_vae": "vae",
     "05_minimax_gans": "gan",
     "07_diffusion": "diffusion",
