@@ -172,16 +172,21 @@ def gan(profile: str | None = None, benchmark: bool = False,
 
     ``steps_2d``: the first GAN on the ring; ``cmp_steps``: each run of the comparison of
     remedies; ``seeds``: independent GANs trained side by side (an ensemble) in the
-    comparison; ``n_fd``: images per Frechet distance (0: skipped).
+    comparison; ``n_fd``: images per Frechet distance (0: skipped); ``probe_sizes``: the
+    labelled images of each linear probe on the discriminator's features, ``probe_test``:
+    the test images it is scored on; ``n_shipped``: samples drawn from the shipped DCGAN.
     ``weights=True``: the sizes of the shipped DCGAN instead (``_GAN_WEIGHTS``).
     """
     cfg = _chapter(profile, benchmark, _GAN_BENCHMARK, runtime.pick(
         quick=dict(steps_2d=200, hidden=64, batch_size=128, sweep_steps=100, cmp_steps=100,
-                   seeds=1, d_only_steps=40, dcgan_steps=40, width=16, n_train=2_000, n_fd=0),
+                   seeds=1, d_only_steps=40, dcgan_steps=40, width=16, n_train=2_000, n_fd=0,
+                   probe_sizes=(100,), probe_test=500, n_shipped=200),
         cpu=dict(steps_2d=2_000, hidden=128, batch_size=256, sweep_steps=1_000, cmp_steps=1_500,
-                 seeds=1, d_only_steps=300, dcgan_steps=500, width=32, n_train=20_000, n_fd=2_000),
+                 seeds=1, d_only_steps=300, dcgan_steps=500, width=32, n_train=20_000, n_fd=2_000,
+                 probe_sizes=(100, 1_000), probe_test=5_000, n_shipped=2_000),
         gpu=dict(steps_2d=2_500, hidden=256, batch_size=256, sweep_steps=1_000, cmp_steps=3_000,
-                 seeds=5, d_only_steps=500, dcgan_steps=3_000, width=64, n_train=None, n_fd=10_000),
+                 seeds=5, d_only_steps=500, dcgan_steps=3_000, width=64, n_train=None, n_fd=10_000,
+                 probe_sizes=(100, 1_000), probe_test=10_000, n_shipped=2_000),
         z_dim_2d=2,
         z_dim=64,
         seed=0,
