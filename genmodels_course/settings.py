@@ -223,22 +223,23 @@ def diffusion(profile: str | None = None, benchmark: bool = False,
     """Chapter 7 (``07_diffusion``): DDPM and DDIM on a swiss roll, MNIST and Fashion-MNIST.
 
     ``roll_*``: the 2-D model; ``img_*``: the U-Net on MNIST; ``n_ddpm``, ``n_fd``: samples
-    drawn with DDPM (1000 steps) and with DDIM (for the Frechet distances); ``vae_steps``,
+    drawn with DDPM (1000 steps) and with DDIM (for the Frechet distances); ``n_shipped``:
+    DDIM-50 samples drawn from the shipped U-Net; ``vae_steps``,
     ``gan_*``, ``latent_steps``: the models of the comparison table.
     ``weights=True``: the sizes of the shipped U-Net instead (``_DIFFUSION_WEIGHTS``).
     """
     cfg = _chapter(profile, benchmark, _DIFFUSION_BENCHMARK, runtime.pick(
         quick=dict(roll_steps=1_500, roll_batch=256, roll_n_samples=500, roll_ema=0.98,
                    img_n_train=2_000, img_channels=(8, 16, 16), img_t_dim=32, img_steps=25,
-                   img_batch=16, fashion_steps=10, n_ddpm=1, n_fd=32, fashion_fd=False,
+                   img_batch=16, fashion_steps=10, n_ddpm=1, n_fd=32, n_shipped=16, fashion_fd=False,
                    vae_steps=150, gan_steps=30, gan_width=16, latent_steps=400, ema_decay=0.9),
         cpu=dict(roll_steps=3_000, roll_batch=256, roll_n_samples=1_000, roll_ema=0.995,
                  img_n_train=20_000, img_channels=(16, 32, 32), img_t_dim=64, img_steps=150,
-                 img_batch=32, fashion_steps=40, n_ddpm=2, n_fd=100, fashion_fd=False,
+                 img_batch=32, fashion_steps=40, n_ddpm=2, n_fd=100, n_shipped=300, fashion_fd=False,
                  vae_steps=1_000, gan_steps=200, gan_width=32, latent_steps=1_500, ema_decay=0.95),
         gpu=dict(roll_steps=5_000, roll_batch=512, roll_n_samples=4_000, roll_ema=0.995,
                  img_n_train=None, img_channels=(64, 128, 128), img_t_dim=256, img_steps=3_000,
-                 img_batch=128, fashion_steps=1_000, n_ddpm=1_000, n_fd=2_000, fashion_fd=True,
+                 img_batch=128, fashion_steps=1_000, n_ddpm=1_000, n_fd=2_000, n_shipped=2_000, fashion_fd=True,
                  vae_steps=3_000, gan_steps=2_000, gan_width=64, latent_steps=4_000,
                  ema_decay=0.999),
         T=1000,
