@@ -113,7 +113,9 @@ def _via_item(fn):
 
 # every exercise whose function feeds a loss: the checker compares gradients too
 GRAD_EXERCISES = ["tour.cross_entropy", "vae.gaussian_kl", "vae.reparameterise", "vae.negative_elbo",
-                  "vae.iwae_bound", "gan.discriminator_loss", "gan.generator_loss_nonsaturating"]
+                  "vae.iwae_bound", "gan.discriminator_loss", "gan.generator_loss_nonsaturating",
+                  "translation.skip_concat", "translation.pix2pix_generator_loss",
+                  "translation.cycle_consistency_loss", "translation.identity_loss"]
 
 
 @pytest.mark.parametrize("name", GRAD_EXERCISES)
@@ -262,8 +264,9 @@ def test_cases_modules_load_lazily_by_name():
     import importlib
     import sys
 
-    assert sorted({n.split(".")[0] for n in exercises.names()}) == ["classic", "diffusion", "gan", "tour", "vae"]
-    for mod in ("tour", "classic", "vae", "gan", "diffusion"):
+    assert sorted({n.split(".")[0] for n in exercises.names()}) == ["classic", "diffusion", "gan", "tour",
+                                                                   "translation", "vae"]
+    for mod in ("tour", "classic", "vae", "gan", "translation", "diffusion"):
         assert f"genmodels_course.exercises.{mod}" in sys.modules
     assert importlib.import_module("genmodels_course.exercises.gan").gan is gm.gan
 
