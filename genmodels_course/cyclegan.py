@@ -3,10 +3,10 @@ for domain adaptation at the pixel level (CyCADA's pixel step, Hoffman et al. 20
 
 Two U-Net generators ``G: X -> Y`` and ``F: Y -> X`` and two PatchGAN discriminators
 ``D_X``, ``D_Y``. :func:`make_cyclegan_step` updates both generators on the adversarial
-losses (non-saturating, chapter 5), the cycle-consistency loss (6.6) and the identity
-loss (6.7), weighted as in (6.8), then both discriminators. :func:`train_cyclegan` runs it
+losses (non-saturating, chapter 5), the cycle-consistency loss (6.7) and the identity
+loss (6.8), weighted as in (6.9), then both discriminators. :func:`train_cyclegan` runs it
 with ``gm.train.fit``. :func:`train_digit_classifier` is the small classifier of the
-MNIST -> USPS experiment; :func:`resize_images` the preprocessing (USPS 16x16 -> 28x28).
+MNIST -> USPS experiment; :func:`frame_digits` the preprocessing (USPS 16x16 framed as MNIST's 28x28).
 """
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from torch import nn
 from .gan import discriminator_loss, generator_loss_nonsaturating
 from .translation import PatchDiscriminator, UNetGenerator, cycle_consistency_loss, identity_loss
 
-__all__ = ["CycleGANConfig", "make_cyclegan_step", "train_cyclegan", "resize_images", "train_digit_classifier"]
+__all__ = ["CycleGANConfig", "make_cyclegan_step", "train_cyclegan", "frame_digits", "DigitClassifier",
+           "train_digit_classifier"]
 
 
 @dataclasses.dataclass
@@ -46,13 +47,13 @@ def make_cyclegan_step(G, F, D_X, D_Y, opt_g, opt_d, y_batches, cfg: CycleGANCon
     """A ``step(batch)`` for ``gm.train.fit(..., manual=True)``: ``batch`` is a tuple whose
     first entry is images of X; a batch of Y comes from ``y_batches.next_batch()`` (the two
     domains are *not* paired). ``cycle_loss`` and ``id_loss`` default to the package's
-    (6.6) and (6.7); pass your own to train with them. Returns detached 0-d tensors."""
+    (6.7) and (6.8); pass your own to train with them. Returns detached 0-d tensors."""
 
     def step(batch):
         x = batch[0]
         y = y_batches.next_batch()[0]
         fake_y, fake_x = G(x), F(y)
-        # generators: fool both discriminators, come back where they started (6.8)
+        # generators: fool both discriminators, come back where they started (6.9)
         loss_adv = generator_loss_nonsaturating(D_Y(fake_y)) + generator_loss_nonsaturating(D_X(fake_x))
         loss_cyc = cycle_loss(x, F(fake_y), y, G(fake_x))
         loss_g = loss_adv + cfg.lam_cyc * loss_cyc
@@ -109,32 +110,51 @@ def train_cyclegan(x: torch.Tensor, y: torch.Tensor, cfg: CycleGANConfig, progre
     return G, F, D_X, D_Y, history
 
 
-def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Bilinear resize of ``(N, C, H, W)`` images in [0, 1] to ``size x size`` (antialiased
-    when shrinking), clamped to [0, 1]: the chapter brings USPS (16x16) to MNIST's 28x28."""
+def frame_digits(x: torch.Tensor, box: int = 20, size: int = 28) -> torch.Tensor:
+    """Digits that fill their frame (USPS, 16x16) framed as MNIST's: resized (bilinear) to
+    ``box x box`` and padded with zeros to ``size x size``, centred (MNIST's digits sit in a
+    20x20 box in the middle of 28x28). ``(N, C, H, W)`` in [0, 1] -> ``(N, C, size, size)``."""
     if x.ndim != 4 or len(x) == 0:
-        raise ValueError(f"resize_images expects a non-empty batch (N, C, H, W), got {tuple(x.shape)}")
-    if size < 1:
-        raise ValueError(f"size must be positive, got {size}")
-    shrink = size < min(x.shape[2:])
-    return nnf.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
-                           antialias=shrink).clamp(0, 1)
+        raise ValueError(f"frame_digits expects a non-empty batch (N, C, H, W), got {tuple(x.shape)}")
+    if not 1 <= box <= size:
+        raise ValueError(f"need 1 <= box <= size, got box={box}, size={size}")
+    x = nnf.interpolate(x, size=(box, box), mode="bilinear", align_corners=False,
+                        antialias=box < min(x.shape[2:])).clamp(0, 1)
+    lo = (size - box) // 2
+    return nnf.pad(x, (lo, size - box - lo, lo, size - box - lo))
+
+
+class DigitClassifier(nn.Module):
+    """The classifier of the domain-adaptation experiment, a small LeNet: two 5x5
+    convolutions (``width`` and ``2 * width`` channels) with max pooling, and a linear layer.
+    ``(N, 1, 28, 28)`` in [0, 1] -> ``(N, 10)`` logits."""
+
+    def __init__(self, width: int = 16):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, width, 5), nn.ReLU(), nn.MaxPool2d(2),             # 28 -> 24 -> 12
+            nn.Conv2d(width, 2 * width, 5), nn.ReLU(), nn.MaxPool2d(2),     # 12 -> 8 -> 4
+            nn.Flatten(), nn.Dropout(0.3), nn.Linear(2 * width * 16, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+            raise ValueError(f"DigitClassifier expects images (N, 1, 28, 28) in [0, 1], got {tuple(x.shape)}")
+        return self.net(x)
 
 
 def train_digit_classifier(x: torch.Tensor, y: torch.Tensor, steps: int, batch_size: int = 64, lr: float = 1e-3,
                            seed: int = 0, progress: bool = True, desc: str = "classifier"):
-    """The classifier of the domain-adaptation experiment: ``gm.metrics.FeatureNet`` (two
-    conv layers, 28x28 grey images in [0, 1]) trained ``steps`` Adam steps with cross-entropy
-    on ``(x, y)``. Initial weights and batches from ``seed``. Returns it in eval mode;
-    ``gm.metrics.accuracy(net, x_test, y_test)`` scores it."""
-    from . import data, metrics, runtime, train
+    """A :class:`DigitClassifier` trained ``steps`` Adam steps with cross-entropy on
+    ``(x, y)``, images ``(N, 1, 28, 28)`` in [0, 1]. Initial weights and batches from
+    ``seed``. Returns it in eval mode; ``gm.metrics.accuracy(net, x_test, y_test)`` scores it."""
+    from . import data, runtime, train
 
     if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28) or len(x) != len(y):
         raise ValueError(f"train_digit_classifier expects images (N, 1, 28, 28) in [0, 1] and N labels, "
                          f"got {tuple(x.shape)} and {tuple(y.shape)}")
     device = runtime.device()
     with runtime.seeded(seed):
-        net = metrics.FeatureNet().to(device)
+        net = DigitClassifier().to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     batches = data.Batches(x.to(device), y.to(device), batch_size=min(batch_size, len(x)), seed=seed)
 

@@ -1,9 +1,9 @@
-"""Chapter 6, section 6.2-6.4: the Pix2Pix recipe (Isola et al. 2017) on paired images.
+"""Chapter 6, sections 6.2-6.5: the Pix2Pix recipe (Isola et al. 2017) on paired images.
 
 :func:`make_pix2pix_step` is one alternating step of a conditional GAN whose
 discriminator sees (input, output) pairs, with the generator loss (6.3): the
 non-saturating cGAN term plus ``lam`` times a pixel loss. ``Pix2PixConfig.loss`` names
-the ablations of section 6.4: ``"l1"`` (no discriminator at all), ``"cgan"`` (no pixel
+the ablations of section 6.5: ``"l1"`` (no discriminator at all), ``"cgan"`` (no pixel
 loss), ``"l1+cgan"`` (Pix2Pix), ``"mse"`` and ``"mse+cgan"`` (a squared pixel loss instead).
 :func:`train_pix2pix` runs it with ``gm.train.fit``; :func:`translate` applies a generator.
 The networks and losses are in :mod:`~genmodels_course.translation`.

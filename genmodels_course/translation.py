@@ -11,11 +11,14 @@ generators, ``G: X -> Y`` and ``F: Y -> X``, and two discriminators ``D_X`` and 
   on the PatchGAN's logits, averaged over all patches;
 * (6.2) the L1 loss ``E |y - G(x)|`` and (6.3) the Pix2Pix generator loss, cGAN + lambda L1
   (:func:`pix2pix_generator_loss`);
-* (6.4) the PatchGAN receptive field, ``r_{l-1} = (r_l - 1) s_l + k_l`` from the last layer
+* (6.4) why L1: a constant that minimises the expected absolute error is a median, one
+  that minimises the squared error is the mean (a blur of the plausible outputs);
+* (6.5) the PatchGAN receptive field, ``r_{l-1} = (r_l - 1) s_l + k_l`` from the last layer
   back (:func:`receptive_field`);
-* (6.6) the cycle-consistency loss ``E |F(G(x)) - x| + E |G(F(y)) - y|``
-  (:func:`cycle_consistency_loss`) and (6.7) the identity loss
-  ``E |G(y) - y| + E |F(x) - x|`` (:func:`identity_loss`).
+* (6.7) the cycle-consistency loss ``E |F(G(x)) - x| + E |G(F(y)) - y|``
+  (:func:`cycle_consistency_loss`) and (6.8) the identity loss
+  ``E |G(y) - y| + E |F(x) - x|`` (:func:`identity_loss`), weighted with the two
+  adversarial losses (6.6) into CycleGAN's objective (6.9).
 
 Images are in the tanh range [-1, 1] with shape ``(N, C, H, W)``. Networks take a CPU
 ``generator=`` for their initial weights (N(0, 0.02), as pix2pix and DCGAN).
@@ -190,7 +193,7 @@ class PatchDiscriminator(nn.Module):
 
 
 def receptive_field(layers) -> int:
-    """The side of the input patch that one output unit of a stack of convolutions sees (6.4).
+    """The side of the input patch that one output unit of a stack of convolutions sees (6.5).
 
     ``layers``: ``[(kernel, stride), ...]`` from the input to the output. Going back from
     one output unit (r = 1), a layer of kernel k and stride s turns r units into
@@ -208,7 +211,7 @@ def receptive_field(layers) -> int:
 
 
 def patch_receptive_field(D: nn.Module) -> int:
-    """(6.4) applied to the convolutions of a network, in order (a PatchDiscriminator)."""
+    """(6.5) applied to the convolutions of a network, in order (a PatchDiscriminator)."""
     convs = [(m.kernel_size[0], m.stride[0]) for m in D.modules() if isinstance(m, nn.Conv2d)]
     return receptive_field(convs)
 
@@ -256,7 +259,7 @@ def pix2pix_generator_loss(fake_logits: torch.Tensor, fake: torch.Tensor, target
 
 def cycle_consistency_loss(x: torch.Tensor, x_cycled: torch.Tensor, y: torch.Tensor,
                            y_cycled: torch.Tensor) -> torch.Tensor:
-    """The cycle-consistency loss (6.6): ``mean |F(G(x)) - x| + mean |G(F(y)) - y|``.
+    """The cycle-consistency loss (6.7): ``mean |F(G(x)) - x| + mean |G(F(y)) - y|``.
 
     ``x``: images of domain X, ``x_cycled`` = F(G(x)) (same shape); ``y``, ``y_cycled`` =
     G(F(y)) likewise for domain Y (the two batches may differ in size). Each term is a
@@ -265,7 +268,7 @@ def cycle_consistency_loss(x: torch.Tensor, x_cycled: torch.Tensor, y: torch.Ten
 
 
 def identity_loss(G: nn.Module, F: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The identity loss (6.7): ``mean |G(y) - y| + mean |F(x) - x|``.
+    """The identity loss (6.8): ``mean |G(y) - y| + mean |F(x) - x|``.
 
     ``G: X -> Y`` fed an image that is already in Y should leave it alone, and so should
     ``F: Y -> X`` fed an image of X. It keeps colours and intensities from drifting

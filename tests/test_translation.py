@@ -194,9 +194,14 @@ def test_cyclegan_runs_and_uses_the_given_losses():
 
 
 def test_resize_and_classifier_check_inputs():
-    assert cyclegan.resize_images(torch.rand(3, 1, 16, 16), 28).shape == (3, 1, 28, 28)
+    framed = cyclegan.frame_digits(torch.rand(3, 1, 16, 16))
+    assert framed.shape == (3, 1, 28, 28)
+    assert framed[:, :, :4].abs().sum() == 0 and framed[:, :, :, -4:].abs().sum() == 0  # MNIST's margin
+    assert framed[:, :, 4:24, 4:24].min() >= 0 and framed.max() <= 1
     with pytest.raises(ValueError):
-        cyclegan.resize_images(torch.rand(0, 1, 16, 16), 28)
+        cyclegan.frame_digits(torch.rand(0, 1, 16, 16))
+    with pytest.raises(ValueError, match="box"):
+        cyclegan.frame_digits(torch.rand(2, 1, 16, 16), box=30)
     with pytest.raises(ValueError, match="28, 28"):
         cyclegan.train_digit_classifier(torch.rand(4, 1, 16, 16), torch.zeros(4, dtype=torch.long), steps=1)
 
