@@ -110,7 +110,8 @@ $z$ into an image, and nothing decides *which* image. To control the output we g
 both players extra information, the **condition**. Mirza and Osindero
 {cite}`ch5-mirza2014` conditioned on a class label (section 5.8 did this on
 Fashion-MNIST); nothing in the argument needs the condition to be a label. Here it is a
-whole image $x$, and the generator must produce an image $y$ that goes with it.
+whole image $x$, and the generator must produce an image $y$ that goes with it. (In this
+chapter $y$ is such an output image, not a class label as in chapters 1 and 5.)
 
 In words: the generator $G(x, z)$ receives the input image (and, possibly, noise) and
 proposes an output. The discriminator $D(x, y)$ receives a *pair*, an input and an output,
@@ -170,11 +171,13 @@ the averages.
 
 **Why L1 and not the squared error?** Suppose that, for a given input, a pixel of the
 target is bright ($+1$) in 70% of the training pairs and dark ($-1$) in the other 30%:
-the window is sometimes lit. A network that can only output one value $c$ for this input
-pays, on average,
+the window is sometimes lit. Call the pixel's value $v$, a random variable over the
+training pairs with this input. A network that can only output one value $\hat v$ for this
+input minimises its average loss at
 
-$$ \arg\min_c \mathbb{E}\left[(Y - c)^2\right] = \mathbb{E}[Y], \qquad
-   \arg\min_c \mathbb{E}\left[\lvert Y - c \rvert\right] = \operatorname{median}(Y).
+$$ \arg\min_{\hat v} \mathbb{E}\left[(v - \hat v)^2\right] = \mathbb{E}[v], \qquad
+   \arg\min_{\hat v} \mathbb{E}\left[\lvert v - \hat v \rvert\right] =
+   \operatorname{median}(v).
    \tag{6.4} $$
 
 The squared error's answer is the mean, $0.7 - 0.3 = 0.4$: a grey that never occurs. The
@@ -185,7 +188,7 @@ closer to 50/50, or when the uncertainty is about *where* an edge is rather than
 bright a pixel is, the per-pixel median is again a smeared image, and an L1-trained
 network gives blurry answers too. That remaining blur is what the adversarial term of
 (6.3) removes. The cell below checks (6.4) on the toy pixel by minimising both losses
-over $c$ with gradient descent.
+over $\hat v$ with gradient descent.
 """)
 
 code(r"""
@@ -215,7 +218,7 @@ ax.plot(cs, ((y_toy[None] - cs[:, None]) ** 2).mean(1), label="squared error")
 ax.plot(cs, (y_toy[None] - cs[:, None]).abs().mean(1), label="absolute error")
 ax.axvline(y_toy.mean(), color="C0", ls=":", label="mean")
 ax.axvline(1.0, color="C1", ls="--", label="median")
-ax.set_xlabel("constant output c")
+ax.set_xlabel("constant output")
 ax.set_ylabel("average loss")
 ax.legend(fontsize=8)
 ax.set_title("a pixel that is +1 (70%) or -1 (30%)")
