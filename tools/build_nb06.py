@@ -427,7 +427,7 @@ plt.show()
 """)
 
 md(r"""
-Below the PatchGAN that judges the pairs of this profile, on a test pair. The grey
+Below the PatchGAN that judges the pairs of this profile, on a test pair. The light
 square is the receptive field of the central logit, measured as above; the heat map is the
 absolute input gradient of that logit (the pair's six channels summed) at the start of
 training. Every logit of the grid judges one such window.
@@ -545,13 +545,15 @@ trends; the paper trains 200 epochs at $256 \times 256$):
   of the two: the mean of (6.4) at work.
 - **cGAN** alone produces texture and contrast, but with nothing tying the colours
   to the real photograph it can drift, and early in training it tends to produce
-  repeated artefacts; its L1 and PSNR are usually the worst of the table.
+  repeated artefacts (the checkerboard pattern of transposed convolutions is a common
+  one); its L1 and PSNR are usually the worst of the table.
 - **L1 + cGAN** keeps the layout of L1 and adds sharper local structure. Its L1 and PSNR
   need not beat L1 alone: a crisp guess of a window's reflection that is wrong costs more
   pixel error than a grey smear. Isola et al. saw the same and judged realism with people
   and with a segmentation network run on the outputs.
 - **No skips**: everything must pass through the bottleneck, and fine detail (the exact
-  outline of each window) comes out blurred or displaced.
+  outline of each window) comes out blurred or displaced; in short runs the plain
+  encoder-decoder may not get past painting the average facade, the same for every input.
 
 The losses of the run tell the story of the game. For the adversarial runs the generator
 loss combines two terms that pull in different directions; below we plot the L1 error on
@@ -957,7 +959,7 @@ input at the same place than to other patches {cite}`ch6-park2020`.
 
 Pick a test digit and a direction: the panels show the input, its translation and the
 round trip through the other generator. In the book (no live kernel) the explorer shows
-a few inputs in both directions.
+two inputs in each direction.
 """)
 
 code(r"""
@@ -980,7 +982,7 @@ def render(ax, index, direction):
 gm.widgets.explorer(
     render,
     controls={"index": (0, 15, 1), "direction": list(explore)},
-    static={"index": [0, 1, 2], "direction": list(explore)},
+    static={"direction": list(explore), "index": [0, 1]},
 )
 plt.show()
 """)
