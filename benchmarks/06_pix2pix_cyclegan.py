@@ -14,6 +14,9 @@ Prints ONE JSON line with
   pixel-level adaptation 95.6%; their preprocessing and training differ from ours;
 * ``labels_kept``: the share of translated MNIST digits that the target classifier reads
   as their MNIST label (``labels_kept_raw_mnist``: the same for the untranslated digits);
+* ``denoising_psnr_db``: PSNR against 500 clean MNIST test digits of their noisy versions
+  (Gaussian noise of std ``dn_sigma``), of Pix2Pix trained on ``dn_n`` noisy/clean pairs and
+  of CycleGAN trained on ``dn_n`` noisy and ``dn_n`` other clean digits;
 * ``wall_s``: wall time of the whole run.
 
 The sizes are the chapter's (``settings.translation``), shared with the notebook.
@@ -73,6 +76,27 @@ def main(argv=None) -> dict:
     for name, (xs, ys) in {"source_only": (x_m, y_m), "cyclegan": (x_t, y_m), "target": (x_u, y_u)}.items():
         nets[name] = cyclegan.train_digit_classifier(xs, ys, s.clf_steps, seed=seed, progress=False)
         accuracy[name] = round(100 * gm.metrics.accuracy(nets[name], x_ut, y_ut), 2)
+    # denoising: Pix2Pix on noisy/clean pairs, CycleGAN on noisy digits and other clean ones
+    g = torch.Generator().manual_seed(5)
+    x_dn, _ = gm.data.load_mnist(train=True, n=2 * s.dn_n, seed=2)
+
+    def add_noise(x01):
+        return (x01 + s.dn_sigma * torch.randn(x01.shape, generator=g).to(x01.device)).clamp(0, 1)
+
+    tanh = gm.data.to_tanh_range
+    clean_a, clean_b = x_dn[:s.dn_n], x_dn[s.dn_n:]
+    noisy_a = add_noise(clean_a)
+    x_dt, _ = gm.data.load_mnist(train=False, n=500, seed=2)
+    noisy_t = add_noise(x_dt)
+    G_p, _, _ = pix2pix.train_pix2pix(tanh(noisy_a), tanh(clean_a), pix2pix.Pix2PixConfig(
+        steps=s.dn_steps, batch_size=s.cyc_batch, width=s.cyc_width, depth=2, d_layers=1, lam=s.lam, seed=seed),
+        progress=False)
+    G_c = cyclegan.train_cyclegan(tanh(noisy_a), tanh(clean_b), cyclegan.CycleGANConfig(
+        steps=s.dn_steps, batch_size=s.cyc_batch, width=s.cyc_width, lam_cyc=s.lam_cyc, lam_id=s.lam_id,
+        lr=s.cyc_lr, seed=seed), progress=False)[0]
+    denoising = {name: round(tr.psnr(out, tanh(x_dt)), 2) for name, out in (
+        ("noisy_input", tanh(noisy_t)), ("pix2pix", pix2pix.translate(G_p, tanh(noisy_t))),
+        ("cyclegan", pix2pix.translate(G_c, tanh(noisy_t))))}
     result = {
         "chapter": "06_pix2pix_cyclegan", "profile": profile, "device": str(gm.runtime.device()),
         "torch_threads": torch.get_num_threads(), "seed": seed, "size": s.size,
@@ -80,6 +104,7 @@ def main(argv=None) -> dict:
         "facades": facades, "usps_accuracy": accuracy,
         "labels_kept": round(100 * gm.metrics.accuracy(nets["target"], x_t, y_m), 2),
         "labels_kept_raw_mnist": round(100 * gm.metrics.accuracy(nets["target"], x_m, y_m), 2),
+        "denoising_psnr_db": denoising,
         "wall_s": round(time.time() - start, 1),
     }
     print(json.dumps(result))
