@@ -89,7 +89,8 @@ def main(argv=None) -> dict:
     x_dt, _ = gm.data.load_mnist(train=False, n=500, seed=2)
     noisy_t = add_noise(x_dt)
     G_p, _, _ = pix2pix.train_pix2pix(tanh(noisy_a), tanh(clean_a), pix2pix.Pix2PixConfig(
-        steps=s.dn_steps, batch_size=s.cyc_batch, width=s.cyc_width, depth=2, d_layers=1, lam=s.lam, seed=seed),
+        steps=s.dn_steps, batch_size=s.cyc_batch, width=s.cyc_width, depth=2, d_layers=1, lam=s.lam, lr=s.cyc_lr,
+        seed=seed),
         progress=False)
     G_c = cyclegan.train_cyclegan(tanh(noisy_a), tanh(clean_b), cyclegan.CycleGANConfig(
         steps=s.dn_steps, batch_size=s.cyc_batch, width=s.cyc_width, lam_cyc=s.lam_cyc, lam_id=s.lam_id,
