@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from . import runtime
 
-__all__ = ["tour", "classic", "latent", "vae", "gan", "diffusion", "CHAPTERS"]
+__all__ = ["tour", "classic", "latent", "vae", "gan", "translation", "diffusion", "CHAPTERS"]
 
 
 def _chapter(profile: str | None, benchmark: bool, overrides: dict | None,
@@ -197,6 +197,37 @@ def gan(profile: str | None = None, benchmark: bool = False,
     return cfg
 
 
+def translation(profile: str | None = None, benchmark: bool = False) -> runtime.Settings:
+    """Chapter 6 (``06_pix2pix_cyclegan``): Pix2Pix on facades, CycleGAN on MNIST <-> USPS.
+
+    ``p2p_*``: each Pix2Pix run of the ablation (five: L1, MSE, cGAN, L1 + cGAN, L1 + cGAN
+    without skips) on ``n_facades`` training pairs of ``size`` pixels, scored on ``n_test``
+    test pairs; ``cyc_*``: the CycleGAN between ``n_mnist`` MNIST and all 7,291 USPS
+    training digits (framed as MNIST); ``clf_steps``: each digit classifier (source only,
+    translated, target) scored on the 2,007 USPS test digits; ``dn_*``: the denoising
+    experiment (Pix2Pix on ``dn_n`` noisy/clean pairs, CycleGAN on ``dn_n`` noisy and
+    ``dn_n`` other clean digits, ``dn_steps`` steps each, noise std ``dn_sigma``).
+    """
+    return _chapter(profile, benchmark, None, runtime.pick(
+        quick=dict(size=32, n_facades=64, n_test=16, p2p_steps=15, p2p_width=8, p2p_depth=4,
+                   p2p_d_layers=1, p2p_batch=8, n_mnist=1_000, n_usps=1_000, cyc_steps=15,
+                   cyc_width=8, cyc_batch=16, clf_steps=20, dn_n=500, dn_steps=10),
+        cpu=dict(size=64, n_facades=400, n_test=106, p2p_steps=150, p2p_width=16, p2p_depth=5,
+                 p2p_d_layers=2, p2p_batch=16, n_mnist=10_000, n_usps=None, cyc_steps=400,
+                 cyc_width=16, cyc_batch=32, clf_steps=200, dn_n=3_000, dn_steps=200),
+        gpu=dict(size=128, n_facades=400, n_test=106, p2p_steps=1_500, p2p_width=32, p2p_depth=5,
+                 p2p_d_layers=3, p2p_batch=16, n_mnist=None, n_usps=None, cyc_steps=3_000,
+                 cyc_width=32, cyc_batch=64, clf_steps=1_500, dn_n=20_000, dn_steps=2_000),
+        lam=100.0,  # Pix2Pix: weight of the pixel loss (Isola et al.)
+        lam_cyc=10.0,  # CycleGAN: the cycle weight of Zhu et al.
+        lam_id=1.0,  # the identity weight: weaker than the paper's lam_cyc / 2 (see the notebook)
+        cyc_lr=1e-3,  # CycleGAN's Adam learning rate: 5x the paper's, for runs of minutes
+        dn_sigma=0.4,  # denoising: std of the Gaussian noise added to MNIST in [0, 1]
+        seed=0,
+        profile=profile,
+    ))
+
+
 _DIFFUSION_BENCHMARK = {
     # n_ddpm: the benchmark measures DDPM-1000's Frechet distance, which needs more samples
     # than the notebook draws; the gpu run trains 10x longer with the smaller learning rate
@@ -260,5 +291,6 @@ CHAPTERS = {
     "02_latent_variables": "latent",
     "03_elbo_vae": "vae",
     "05_minimax_gans": "gan",
+    "06_pix2pix_cyclegan": "translation",
     "07_diffusion": "diffusion",
 }

@@ -121,3 +121,17 @@ def test_checker_catches_broken_toy_book():
     for ref in ("5.7", "9.9", "7.3"):
         assert f"({ref}) refers to no equation" in text
     assert "(1.1) refers" not in text
+
+
+def test_references_bib_parses_with_unique_keys():
+    # every chapter appends to the one bibliography; a merge that drops a brace breaks the
+    # whole book build with an error far from its cause
+    import pathlib
+    import re
+
+    import pybtex.database
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "book" / "references.bib"
+    keys = re.findall(r"^@\w+\{([^,\s]+),", path.read_text(), flags=re.M)
+    db = pybtex.database.parse_file(str(path))  # raises on a syntax error, with the line
+    assert len(db.entries) == len(keys) == len(set(keys))

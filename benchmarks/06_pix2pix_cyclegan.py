@@ -1,0 +1,116 @@
+"""Benchmark of chapter 6: Pix2Pix on facades and CycleGAN from MNIST to USPS.
+
+Prints ONE JSON line with
+
+* ``facades``: for each Pix2Pix variant of the chapter's ablation (``l1``, ``mse``,
+  ``cgan``, ``l1+cgan``, ``l1+cgan/no-skips``) the L1 distance and the PSNR (dB, images in
+  [-1, 1]) between its translations of the test label maps and the test photographs
+  (``n_test`` pairs at ``size`` pixels);
+* ``usps_accuracy``: the accuracy on the 2,007 USPS test digits (framed as MNIST, see
+  ``cyclegan.frame_digits``) of the chapter's classifier trained on raw MNIST
+  (``source_only``), on the CycleGAN translations G(MNIST) with the MNIST labels
+  (``cyclegan``) and on the USPS training digits (``target``, the upper bound).
+  Anchors (CyCADA, Hoffman et al. 2018, MNIST -> USPS with LeNet): source only 82.2%,
+  pixel-level adaptation 95.6%; their preprocessing and training differ from ours;
+* ``labels_kept``: the share of translated MNIST digits that the target classifier reads
+  as their MNIST label (``labels_kept_raw_mnist``: the same for the untranslated digits);
+* ``denoising_psnr_db``: PSNR against 500 clean MNIST test digits of their noisy versions
+  (Gaussian noise of std ``dn_sigma``), of Pix2Pix trained on ``dn_n`` noisy/clean pairs and
+  of CycleGAN trained on ``dn_n`` noisy and ``dn_n`` other clean digits;
+* ``wall_s``: wall time of the whole run.
+
+The sizes are the chapter's (``settings.translation``), shared with the notebook.
+
+Usage::
+
+    GENMODELS_DATA=/path/to/data python benchmarks/06_pix2pix_cyclegan.py --profile cpu
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from _common import setup  # benchmarks/_common.py
+
+from genmodels_course import settings  # the sizes, shared with the notebook
+
+VARIANTS = {"l1": dict(loss="l1"), "mse": dict(loss="mse"), "cgan": dict(loss="cgan"),
+            "l1+cgan": dict(loss="l1+cgan"), "l1+cgan/no-skips": dict(loss="l1+cgan", skips=False)}
+
+
+def main(argv=None) -> dict:
+    args, profile, s = setup("Chapter 6 benchmark: Pix2Pix on facades, CycleGAN MNIST -> USPS",
+                             settings.translation, argv)
+    import torch
+
+    import genmodels_course as gm
+    from genmodels_course import cyclegan, pix2pix
+    from genmodels_course import translation as tr
+
+    start = time.time()
+    seed = s.seed + args.seed
+    lab, photo = gm.data.load_facades("train", n=s.n_facades, size=s.size)
+    lab_test, photo_test = gm.data.load_facades("test", n=s.n_test, size=s.size)
+    facades = {}
+    for name, change in VARIANTS.items():
+        cfg = pix2pix.Pix2PixConfig(steps=s.p2p_steps, batch_size=s.p2p_batch, width=s.p2p_width,
+                                    depth=s.p2p_depth, d_layers=s.p2p_d_layers, lam=s.lam, seed=seed, **change)
+        G, _, _ = pix2pix.train_pix2pix(lab, photo, cfg, progress=False)
+        out = pix2pix.translate(G, lab_test)
+        facades[name] = {"l1": round(tr.l1_loss(out, photo_test).item(), 4),
+                         "psnr_db": round(tr.psnr(out, photo_test), 2)}
+
+    x_m, y_m = gm.data.load_mnist(train=True, n=s.n_mnist)
+    x_u, y_u = gm.data.load_usps(train=True, n=s.n_usps)
+    x_u = cyclegan.frame_digits(x_u)
+    x_ut, y_ut = gm.data.load_usps(train=False)
+    x_ut = cyclegan.frame_digits(x_ut)
+    cyc = cyclegan.CycleGANConfig(steps=s.cyc_steps, batch_size=s.cyc_batch, width=s.cyc_width,
+                                  lam_cyc=s.lam_cyc, lam_id=s.lam_id, lr=s.cyc_lr, seed=seed)
+    G_xy, _, _, _, _ = cyclegan.train_cyclegan(gm.data.to_tanh_range(x_m), gm.data.to_tanh_range(x_u), cyc,
+                                               progress=False)
+    x_t = torch.cat([gm.data.from_tanh_range(pix2pix.translate(G_xy, gm.data.to_tanh_range(x_m[i:i + 1000])))
+                     for i in range(0, len(x_m), 1000)])
+    accuracy, nets = {}, {}
+    for name, (xs, ys) in {"source_only": (x_m, y_m), "cyclegan": (x_t, y_m), "target": (x_u, y_u)}.items():
+        nets[name] = cyclegan.train_digit_classifier(xs, ys, s.clf_steps, seed=seed, progress=False)
+        accuracy[name] = round(100 * gm.metrics.accuracy(nets[name], x_ut, y_ut), 2)
+    # denoising: Pix2Pix on noisy/clean pairs, CycleGAN on noisy digits and other clean ones
+    g = torch.Generator().manual_seed(5)
+    x_dn, _ = gm.data.load_mnist(train=True, n=2 * s.dn_n, seed=2)
+
+    def add_noise(x01):
+        return (x01 + s.dn_sigma * torch.randn(x01.shape, generator=g).to(x01.device)).clamp(0, 1)
+
+    tanh = gm.data.to_tanh_range
+    clean_a, clean_b = x_dn[:s.dn_n], x_dn[s.dn_n:]
+    noisy_a = add_noise(clean_a)
+    x_dt, _ = gm.data.load_mnist(train=False, n=500, seed=2)
+    noisy_t = add_noise(x_dt)
+    G_p, _, _ = pix2pix.train_pix2pix(tanh(noisy_a), tanh(clean_a), pix2pix.Pix2PixConfig(
+        steps=s.dn_steps, batch_size=s.cyc_batch, width=s.cyc_width, depth=2, d_layers=1, lam=s.lam, lr=s.cyc_lr,
+        seed=seed),
+        progress=False)
+    G_c = cyclegan.train_cyclegan(tanh(noisy_a), tanh(clean_b), cyclegan.CycleGANConfig(
+        steps=s.dn_steps, batch_size=s.cyc_batch, width=s.cyc_width, lam_cyc=s.lam_cyc, lam_id=s.lam_id,
+        lr=s.cyc_lr, seed=seed), progress=False)[0]
+    denoising = {name: round(tr.psnr(out, tanh(x_dt)), 2) for name, out in (
+        ("noisy_input", tanh(noisy_t)), ("pix2pix", pix2pix.translate(G_p, tanh(noisy_t))),
+        ("cyclegan", pix2pix.translate(G_c, tanh(noisy_t))))}
+    result = {
+        "chapter": "06_pix2pix_cyclegan", "profile": profile, "device": str(gm.runtime.device()),
+        "torch_threads": torch.get_num_threads(), "seed": seed, "size": s.size,
+        "p2p_steps": s.p2p_steps, "cyc_steps": s.cyc_steps, "clf_steps": s.clf_steps,
+        "facades": facades, "usps_accuracy": accuracy,
+        "labels_kept": round(100 * gm.metrics.accuracy(nets["target"], x_t, y_m), 2),
+        "labels_kept_raw_mnist": round(100 * gm.metrics.accuracy(nets["target"], x_m, y_m), 2),
+        "denoising_psnr_db": denoising,
+        "wall_s": round(time.time() - start, 1),
+    }
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
