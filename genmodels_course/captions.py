@@ -26,7 +26,7 @@ from torch import Tensor
 
 __all__ = ["DIGITS", "GARMENTS", "CLASS_NAMES", "ATTRIBUTES", "WORDS", "TRAIN_TEMPLATES",
            "HELDOUT_TEMPLATES", "measure", "fit_thresholds", "attribute_codes", "caption",
-           "captions", "Tokenizer", "load_captioned"]
+           "captions", "holdout_mask", "Tokenizer", "load_captioned"]
 
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 GARMENTS = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker",
@@ -143,6 +143,18 @@ def captions(y: Tensor, codes: Tensor, k: int) -> list[str]:
         domain = "digit" if label < 10 else "garment"
         out.append(caption(label, c, TRAIN_TEMPLATES[domain][k]))
     return out
+
+
+def holdout_mask(y: Tensor, codes: Tensor, heldout) -> Tensor:
+    """True for the images to keep: False where the class and one attribute's code form a
+    held-out combination. ``heldout``: ``(class, attribute name, code)`` triples, such as
+    ``(7, "thickness", 1)`` for thick sevens."""
+    keep = torch.ones(len(y), dtype=torch.bool, device=y.device)
+    for label, name, code in heldout:
+        if name not in ATTRIBUTES:
+            raise ValueError(f"unknown attribute {name!r}; expected one of {ATTRIBUTES}")
+        keep &= ~((y == label) & (codes[:, ATTRIBUTES.index(name)] == code))
+    return keep
 
 
 # --------------------------------------------------------------------------- tokenizer

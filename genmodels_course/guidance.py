@@ -4,8 +4,8 @@ A conditional denoiser ``eps_theta(x_t, t, c)`` is told the condition ``c`` (her
 text embedding) through FiLM: every residual block scales and shifts its feature maps by
 amounts computed from the time and condition embeddings (Perez et al. 2018). During
 training the condition is replaced by a learned "null" embedding for a fraction
-``p_uncond`` of the examples (eq. 8.4), so the same network also learns the unconditional
-``eps_theta(x_t, t, null)``. Sampling combines the two (eq. 8.5)::
+``p_uncond`` of the examples (eq. 8.5), so the same network also learns the unconditional
+``eps_theta(x_t, t, null)``. Sampling combines the two (eq. 8.6)::
 
     eps = eps_uncond + w (eps_cond - eps_uncond)
 
@@ -28,7 +28,7 @@ __all__ = ["drop_condition", "cfg_combine", "FiLMResBlock", "CondDenoiser", "gui
 
 
 def drop_condition(c: Tensor, null: Tensor, u: Tensor, p: float) -> Tensor:
-    """Condition dropout (eq. 8.4): row ``i`` of ``c`` becomes ``null`` where ``u[i] < p``.
+    """Condition dropout (eq. 8.5): row ``i`` of ``c`` becomes ``null`` where ``u[i] < p``.
 
     c: ``(B, D)`` condition embeddings; null: ``(D,)`` the learned null embedding;
     u: ``(B,)`` uniform draws in ``[0, 1)`` (passed in, so the step is reproducible);
@@ -48,7 +48,7 @@ def drop_condition(c: Tensor, null: Tensor, u: Tensor, p: float) -> Tensor:
 
 
 def cfg_combine(eps_uncond: Tensor, eps_cond: Tensor, w) -> Tensor:
-    """The classifier-free guidance combination (eq. 8.5):
+    """The classifier-free guidance combination (eq. 8.6):
     ``eps_uncond + w (eps_cond - eps_uncond)``. ``w``: a number or a tensor that
     broadcasts (one scale per sample: shape ``(B, 1, ..., 1)``)."""
     if not isinstance(eps_uncond, Tensor) or not isinstance(eps_cond, Tensor) \
@@ -121,7 +121,7 @@ class CondDenoiser(nn.Module):
 
 
 def guided_eps(model: CondDenoiser, x: Tensor, t: Tensor, c: Tensor, w: float) -> Tensor:
-    """The guided noise estimate (eq. 8.5): one batched call of ``model`` on the
+    """The guided noise estimate (eq. 8.6): one batched call of ``model`` on the
     conditional and the null inputs, combined with :func:`cfg_combine`. ``w = 1`` needs
     only the conditional call, ``w = 0`` only the unconditional one."""
     if w == 1:
@@ -157,7 +157,7 @@ def make_cfg_step(model: CondDenoiser, schedule: D.NoiseSchedule, p_uncond: floa
                   generator: torch.Generator | None = None):
     """A training step for ``gm.train.fit`` on batches ``(z0, cond)``: ``z0`` the clean
     latents ``(B, C, H, W)``, ``cond`` the text embeddings of their K captions
-    ``(B, K, D)``. One caption each at random, condition dropout (8.4) with probability
+    ``(B, K, D)``. One caption each at random, condition dropout (8.5) with probability
     ``p_uncond``, then the simple loss (7.8) on ``eps_theta(z_t, t, c)``."""
 
     def step(batch):
