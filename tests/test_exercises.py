@@ -113,7 +113,9 @@ def _via_item(fn):
 
 # every exercise whose function feeds a loss: the checker compares gradients too
 GRAD_EXERCISES = ["tour.cross_entropy", "vae.gaussian_kl", "vae.reparameterise", "vae.negative_elbo",
-                  "vae.iwae_bound", "gan.discriminator_loss", "gan.generator_loss_nonsaturating"]
+                  "vae.iwae_bound", "gan.discriminator_loss", "gan.generator_loss_nonsaturating",
+                  "clip.clip_loss", "clip.zero_shot_logits", "guidance.cfg_combine",
+                  "guidance.drop_condition"]
 
 
 @pytest.mark.parametrize("name", GRAD_EXERCISES)
@@ -262,8 +264,9 @@ def test_cases_modules_load_lazily_by_name():
     import importlib
     import sys
 
-    assert sorted({n.split(".")[0] for n in exercises.names()}) == ["classic", "diffusion", "gan", "tour", "vae"]
-    for mod in ("tour", "classic", "vae", "gan", "diffusion"):
+    assert sorted({n.split(".")[0] for n in exercises.names()}) == ["classic", "clip", "diffusion", "gan",
+                                                                    "guidance", "tour", "vae"]
+    for mod in ("tour", "classic", "vae", "gan", "diffusion", "clip", "guidance"):
         assert f"genmodels_course.exercises.{mod}" in sys.modules
     assert importlib.import_module("genmodels_course.exercises.gan").gan is gm.gan
 
