@@ -174,7 +174,8 @@ class Tokenizer:
     @classmethod
     def for_captions(cls) -> "Tokenizer":
         """The vocabulary of every template and class name, the zero-shot wordings included."""
-        text = " ".join(CLASS_NAMES + HELDOUT_TEMPLATES + sum(TRAIN_TEMPLATES.values(), [])
+        templates = [t for group in TRAIN_TEMPLATES.values() for t in group]
+        text = " ".join(CLASS_NAMES + HELDOUT_TEMPLATES + templates
                         + [w for pair in WORDS.values() for w in pair])
         return cls(w for w in cls.split(text) if "{" not in w)
 
