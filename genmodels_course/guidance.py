@@ -113,7 +113,9 @@ class CondDenoiser(nn.Module):
             c = self.null.expand(x.shape[0], -1)
         if c.shape != (x.shape[0], self.cond_dim):
             raise ValueError(f"c must have shape ({x.shape[0]}, {self.cond_dim}), got {tuple(c.shape)}")
-        emb = self.time(t) + self.cond(c.to(x.dtype))
+        # CLIP's unit vectors have entries of about 1/sqrt(D): rescale them to unit
+        # variance, so that the caption weighs as much as the time from the start
+        emb = self.time(t) + self.cond(c.to(x.dtype) * math.sqrt(self.cond_dim))
         h = self.stem(x)
         for block in self.blocks:
             h = block(h, emb)
