@@ -115,7 +115,9 @@ def _via_item(fn):
 GRAD_EXERCISES = ["tour.cross_entropy", "vae.gaussian_kl", "vae.reparameterise", "vae.negative_elbo",
                   "vae.iwae_bound", "gan.discriminator_loss", "gan.generator_loss_nonsaturating",
                   "translation.skip_concat", "translation.pix2pix_generator_loss",
-                  "translation.cycle_consistency_loss", "translation.identity_loss"]
+                  "translation.cycle_consistency_loss", "translation.identity_loss",
+                  "clip.clip_loss", "clip.zero_shot_logits", "guidance.cfg_combine",
+                  "guidance.drop_condition"]
 
 
 @pytest.mark.parametrize("name", GRAD_EXERCISES)
@@ -267,7 +269,7 @@ def test_cases_modules_load_lazily_by_name():
     import pathlib
 
     files = sorted(p.stem for p in pathlib.Path(exercises.__file__).parent.glob("*.py") if p.stem != "__init__")
-    assert {"classic", "diffusion", "gan", "latent", "tour", "translation", "vae"} <= set(files)
+    assert {"classic", "diffusion", "gan", "latent", "tour", "translation", "clip", "guidance", "vae"} <= set(files)
     # names() imports every cases module, and every one registers at least one exercise
     assert sorted({n.split(".")[0] for n in exercises.names()}) == files
     for mod in files:

@@ -1,0 +1,138 @@
+"""Benchmark of chapter 8: a small CLIP on captioned MNIST + Fashion-MNIST, and a
+text-conditioned latent diffusion model with classifier-free guidance.
+
+Trains, with the sizes of ``notebooks/08_clip_conditioned_diffusion.ipynb`` (from
+``gm.settings.clip``; the held-out combinations removed from training as there): the
+CLIP (eq. 8.2), the 4x7x7 latent autoencoder, and the FiLM denoiser with condition
+dropout (eq. 8.5). Prints ONE JSON line with:
+
+* ``zero_shot``: 20-way zero-shot accuracy on the test images of both data sets, for each
+  held-out wording (``gm.captions.HELDOUT_TEMPLATES``) and their ensemble (eq. 8.3);
+* ``sweep``: for each guidance scale ``w`` (eq. 8.6), on ``sweep_n`` DDIM samples per digit
+  prompt "handwritten {name}": ``accuracy`` and ``confidence`` of the MNIST classifier for
+  the prompted digit, ``spread`` (within-prompt feature spread) and ``fd`` (Frechet
+  distance to the MNIST test digits), and the same numbers for real test digits;
+* ``compose``: for the held-out thick sevens and a seen control (thick fours), the share
+  of samples measured thicker than the class median for the "thick" and "thin" prompts;
+* ``train_s``, ``wall_s``.
+
+Usage::
+
+    GENMODELS_DATA=/path/to/data python benchmarks/08_clip_conditioned_diffusion.py --profile cpu
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from _common import setup  # benchmarks/_common.py
+
+from genmodels_course import settings  # the sizes, shared with the notebook
+
+
+def main(argv=None) -> dict:
+    args, profile, s = setup(__doc__.splitlines()[0], settings.clip, argv, steps_key="ldm_steps")
+
+    import torch
+
+    import genmodels_course as gm
+    from genmodels_course import captions as C
+    from genmodels_course import clip as CL
+    from genmodels_course import diffusion as D
+    from genmodels_course import guidance as G
+    from genmodels_course import latent_diffusion as LD
+
+    t0 = time.time()
+    dev = gm.runtime.device()
+    progress = sys.stderr.isatty()
+    tok = C.Tokenizer.for_captions()
+    x, y, codes, tokens, th = C.load_captioned(True, s["n_train"], tokenizer=tok, length=s["length"])
+    xt, yt, _, _, _ = C.load_captioned(False, s["n_test"], thresholds=th, tokenizer=tok)
+    keep = C.holdout_mask(y, codes, s["heldout"])
+    x, y, tokens = x[keep], y[keep], tokens[keep]
+
+    with gm.runtime.seeded(args.seed):
+        model = CL.CLIP(len(tok), s["embed_dim"], s["text_width"], s["text_layers"],
+                        s["image_width"], s["length"]).to(dev)
+    gm.train.fit(model, CL.make_clip_step(model, gm.runtime.generator(args.seed + 1)),
+                 gm.data.Batches(x, tokens, batch_size=s["clip_batch"], seed=args.seed),
+                 optimizer=torch.optim.Adam(model.parameters(), lr=s["lr"]), steps=s["clip_steps"],
+                 desc="CLIP", progress=progress)
+    model.eval()
+    img = CL.embed_in_batches(model.encode_image, xt)
+    zero_shot = {}
+    for template in C.HELDOUT_TEMPLATES:
+        p = CL.embed_prompts(model, tok, [template], C.CLASS_NAMES)
+        zero_shot[template] = round(float((CL.zero_shot_classify(img, p) == yt).float().mean()), 4)
+    p = CL.embed_prompts(model, tok, C.HELDOUT_TEMPLATES, C.CLASS_NAMES)
+    zero_shot["ensemble"] = round(float((CL.zero_shot_classify(img, p) == yt).float().mean()), 4)
+
+    with gm.runtime.seeded(args.seed):
+        ae = LD.LatentAutoencoder(s["latent_channels"], s["ae_width"]).to(dev)
+    gm.train.fit(ae, LD.make_ae_step(ae), gm.data.Batches(x, batch_size=s["ae_batch"], seed=1),
+                 optimizer=torch.optim.Adam(ae.parameters(), lr=2e-3), steps=s["ae_steps"],
+                 desc="autoencoder", progress=progress)
+    ae.eval()
+    for q in ae.parameters():
+        q.requires_grad_(False)
+    ae.fit_scale(x)
+    z = ae.encode_dataset(x)
+    with torch.no_grad():
+        cond = torch.stack([CL.embed_in_batches(model.encode_text, tokens[:, k])
+                            for k in range(tokens.shape[1])], 1)
+    schedule = D.NoiseSchedule.linear(s["T"], device=dev)
+    with gm.runtime.seeded(args.seed + 1):
+        den = G.CondDenoiser(s["latent_channels"], s["ldm_width"], s["ldm_blocks"], s["embed_dim"]).to(dev)
+    ema = gm.train.EMA(den, decay=s["ema_decay"])
+    gm.train.fit(den, G.make_cfg_step(den, schedule, s["p_uncond"], gm.runtime.generator(args.seed + 3)),
+                 gm.data.Batches(z, cond, batch_size=s["ldm_batch"], seed=2),
+                 optimizer=torch.optim.Adam(den.parameters(), lr=s["lr"]), steps=s["ldm_steps"],
+                 ema=ema, grad_clip=1.0, desc="latent denoiser", progress=progress)
+    t_train = time.time() - t0
+
+    def embed(texts):
+        with torch.no_grad():
+            return model.encode_text(tok.encode(texts, s["length"], device=dev))
+
+    def sample(c, seed, w):
+        zz = G.guided_sample(ema.module, c, (len(c), s["latent_channels"], 7, 7), schedule, w=w,
+                             steps=s["ddim_steps"], generator=gm.runtime.generator(seed))
+        with torch.no_grad():
+            return ae.decode(zz)
+
+    n = s["sweep_n"]
+    labels = torch.arange(10, device=dev).repeat_interleave(n)
+    c = embed([f"handwritten {name}" for name in C.DIGITS]).repeat_interleave(n, 0)
+    x_digits, y_digits = xt[yt < 10], yt[yt < 10]
+    sweep = []
+    for w in s["sweep_ws"]:
+        xs = torch.cat([sample(c[i:i + 500], 5 + i, w) for i in range(0, len(c), 500)])
+        a = G.prompt_agreement(xs, labels)
+        sweep.append({"w": w, "accuracy": round(a["accuracy"], 4), "confidence": round(a["confidence"], 4),
+                      "spread": round(G.feature_spread(xs, labels), 3),
+                      "fd": round(gm.metrics.fid(xs, x_digits), 3)})
+    real = G.prompt_agreement(x_digits, y_digits)
+    real["spread"] = G.feature_spread(x_digits, y_digits)
+    compose = {}
+    for label, name in ((7, "seven (held out)"), (4, "four (seen)")):
+        shares = {}
+        for word in ("thick", "thin"):
+            prompt = f"the number {C.DIGITS[label]} written with {word} strokes"
+            xs = sample(embed([prompt]).expand(s["n_compose"], -1), 6, 3.0)
+            shares[word] = round(float((C.measure(xs)["thickness"] > th["thickness"][label]).float().mean()), 3)
+        compose[name] = shares
+    result = {
+        "chapter": "08_clip_conditioned_diffusion", "profile": profile, "device": str(dev),
+        "n_train": len(x), "clip_steps": s["clip_steps"], "ldm_steps": s["ldm_steps"],
+        "zero_shot": zero_shot, "sweep": sweep, "sweep_n_per_digit": n,
+        "real_digits": {k: round(v, 4) for k, v in real.items()},
+        "compose_share_thicker_than_median_w3": compose,
+        "train_s": round(t_train, 1), "wall_s": round(time.time() - t0, 1),
+    }
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
