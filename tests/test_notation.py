@@ -135,3 +135,20 @@ def test_references_bib_parses_with_unique_keys():
     keys = re.findall(r"^@\w+\{([^,\s]+),", path.read_text(), flags=re.M)
     db = pybtex.database.parse_file(str(path))  # raises on a syntax error, with the line
     assert len(db.entries) == len(keys) == len(set(keys))
+
+
+def test_no_tag_in_a_multiline_display():
+    # Sphinx wraps a $$ block that holds a line break (\\) in a split environment, where
+    # MathJax refuses \tag and shows an error on the page instead of the equation
+    import json
+    import pathlib
+    import re
+
+    bad = []
+    for path in sorted((pathlib.Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] == "markdown":
+                for block in re.findall(r"\$\$(.*?)\$\$", "".join(cell["source"]), flags=re.S):
+                    if "\\\\" in block and "\\tag" in block:
+                        bad.append(f"{path.name} cell {cell.get('id')}: {block.strip()[:60]}")
+    assert not bad, "a tagged display equation with a line break (split it, or drop the \\\\):\n" + "\n".join(bad)
