@@ -113,7 +113,8 @@ def _via_item(fn):
 
 # every exercise whose function feeds a loss: the checker compares gradients too
 GRAD_EXERCISES = ["tour.cross_entropy", "vae.gaussian_kl", "vae.reparameterise", "vae.negative_elbo",
-                  "vae.iwae_bound", "gan.discriminator_loss", "gan.generator_loss_nonsaturating"]
+                  "vae.iwae_bound", "gan.discriminator_loss", "gan.generator_loss_nonsaturating",
+                  "flows.coupling_inverse", "flows.langevin_step"]
 
 
 @pytest.mark.parametrize("name", GRAD_EXERCISES)
