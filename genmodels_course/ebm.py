@@ -57,8 +57,8 @@ def langevin_step(x: torch.Tensor, grad_energy: torch.Tensor, step_size: float,
                   noise: torch.Tensor) -> torch.Tensor:
     """One step of unadjusted Langevin dynamics, eq. (4.11).
 
-    ``x_{k+1} = x_k - (eta / 2) grad_x E(x_k) + sqrt(eta) * noise``, with ``eta`` the
-    ``step_size`` and ``noise ~ N(0, I)`` of the shape of ``x``. As ``eta -> 0`` and the
+    ``x_{k+1} = x_k - (gamma / 2) grad_x E(x_k) + sqrt(gamma) * noise``, with ``gamma`` the
+    ``step_size`` and ``noise ~ N(0, I)`` of the shape of ``x``. As ``gamma -> 0`` and the
     number of steps grows, the chain's distribution tends to ``exp(-E) / Z``.
     """
     return x - 0.5 * step_size * grad_energy + math.sqrt(step_size) * noise

@@ -175,7 +175,8 @@ def flows(profile: str | None = None, benchmark: bool = False) -> runtime.Settin
         n_moons=4_000,
         ebm_hidden=128,
         ebm_batch=256,
-        langevin_step_size=0.005,
+        langevin_step_size=0.01,
+        ebm_buffer=1_000,  # persistent Langevin chains of the replay buffer
         seed=0,
         profile=profile,
     ))

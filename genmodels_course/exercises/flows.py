@@ -55,11 +55,11 @@ def _langevin_cases():
     g = _gen(1)
     return [
         Case(args=(torch.randn(5, 2, generator=g), torch.randn(5, 2, generator=g), 0.1,
-                   torch.randn(5, 2, generator=g)), note="5 points in 2-D, eta = 0.1"),
+                   torch.randn(5, 2, generator=g)), note="5 points in 2-D, step_size = 0.1"),
         Case(args=(torch.zeros(3, 2), torch.ones(3, 2), 0.5, torch.zeros(3, 2)),
-             note="no noise: a plain gradient step of size eta / 2"),
+             note="no noise: a plain gradient step of size step_size / 2"),
         Case(args=(torch.zeros(4, 3), torch.zeros(4, 3), 0.04, torch.ones(4, 3)),
-             note="no gradient: the noise is scaled by sqrt(eta)"),
+             note="no gradient: the noise is scaled by sqrt(step_size)"),
     ]
 
 
