@@ -20,7 +20,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["coupling_forward", "coupling_inverse", "AffineCoupling", "RealNVP",
+__all__ = ["coupling_forward", "coupling_inverse", "AffineCoupling", "ActNorm", "RealNVP",
            "alternating_masks", "checkerboard_masks", "standard_normal_log_prob",
            "logit_transform", "bits_per_dim", "grid_log_density"]
 
@@ -100,6 +100,36 @@ class AffineCoupling(nn.Module):
         _check_points(y, self.mask.numel(), "y")
         log_s, t = self.params(y * self.mask)
         return coupling_inverse(y, self.mask, log_s, t)
+
+
+class ActNorm(nn.Module):
+    """Glow's activation normalisation for ``(N, D)`` points: ``y = exp(log_a) * x + b``.
+
+    On the first batch it sees, ``log_a`` and ``b`` are set so that the outputs have zero
+    mean and unit variance per coordinate (data-dependent initialisation); after that they
+    are ordinary parameters. ``log |det dy/dx| = sum(log_a)``, the same for every point.
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.log_a = nn.Parameter(torch.zeros(dim))
+        self.b = nn.Parameter(torch.zeros(dim))
+        self.register_buffer("initialised", torch.tensor(False))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        _check_points(x, self.log_a.numel())
+        if not self.initialised:
+            with torch.no_grad():
+                std = x.std(0) if x.shape[0] > 1 else torch.ones_like(self.log_a)
+                self.log_a.copy_(-torch.log(std + 1e-6))
+                self.b.copy_(-x.mean(0) * self.log_a.exp())
+                self.initialised.fill_(True)
+        y = x * self.log_a.exp() + self.b
+        return y, self.log_a.sum().expand(x.shape[0])
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        _check_points(y, self.log_a.numel(), "y")
+        return (y - self.b) * torch.exp(-self.log_a)
 
 
 def alternating_masks(dim: int, n_layers: int) -> list[torch.Tensor]:

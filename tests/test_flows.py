@@ -96,3 +96,14 @@ def test_bad_inputs_are_named():
         fl.logit_transform(torch.full((2, 3), 2.0))
     with pytest.raises(ValueError):
         fl.bits_per_dim(torch.zeros(0), 784)
+
+
+def test_actnorm_initialises_from_data_inverts_and_has_the_right_log_det():
+    layer = fl.ActNorm(3).double()
+    x = torch.randn(200, 3, dtype=torch.float64) * torch.tensor([2.0, 0.5, 1.0]) + 3.0
+    y, log_det = layer(x)
+    torch.testing.assert_close(y.mean(0), torch.zeros(3, dtype=torch.float64), atol=1e-6, rtol=0)
+    torch.testing.assert_close(y.std(0), torch.ones(3, dtype=torch.float64), atol=1e-4, rtol=0)
+    torch.testing.assert_close(layer.inverse(y), x)
+    jac = jacobian(lambda v: layer(v[None])[0][0], x[0])
+    torch.testing.assert_close(log_det[0], torch.linalg.slogdet(jac)[1])
