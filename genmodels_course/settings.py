@@ -166,7 +166,7 @@ def flows(profile: str | None = None, benchmark: bool = False) -> runtime.Settin
                  langevin_steps=30),
         gpu=dict(n_train=None, n_test=10_000, pcnn_channels=64, pcnn_layers=6,
                  pcnn_steps=4_000, batch=64, n_sample=16, flow2d_steps=5_000,
-                 mflow_steps=6_000, mflow_layers=8, mflow_hidden=512, ebm_steps=2_000,
+                 mflow_steps=6_000, mflow_layers=8, mflow_hidden=512, ebm_steps=1_500,
                  langevin_steps=40),
         lr=1e-3,
         flow2d_layers=8,
