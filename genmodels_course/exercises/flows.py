@@ -17,13 +17,6 @@ def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def causal_mask(kernel_size, mask_type):
-    return autoregressive.causal_mask(kernel_size, mask_type)
-
-
-causal_mask.__doc__ = autoregressive.causal_mask.__doc__
-
-
 def _mask_cases():
     return [
         Case(args=(3, "A"), note="3x3, type A (the centre is hidden)"),
@@ -64,7 +57,7 @@ def _langevin_cases():
 
 
 register(
-    "flows.causal_mask", reference=causal_mask, cases=_mask_cases,
+    "flows.causal_mask", reference=autoregressive.causal_mask, cases=_mask_cases,
     hint="Start from zeros of shape (k, k) and put ones on every row above the centre "
          "c = k // 2 and on the centre row left of the centre (mask[c, :c]); type 'B' "
          "also gets mask[c, c] = 1. Return a float tensor.")
