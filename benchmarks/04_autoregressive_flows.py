@@ -70,7 +70,7 @@ def main(argv=None) -> dict:
                             hidden=s["flow2d_hidden"]).to(dev)
     gm.train.fit(flow2d, lambda b: -flow2d.log_prob(b[0]).mean(),
                  gm.data.Batches(moons, batch_size=s["flow2d_batch"], seed=args.seed),
-                 optimizer=torch.optim.Adam(flow2d.parameters(), lr=s["lr"]),
+                 optimizer=torch.optim.Adam(flow2d.parameters(), lr=s["flow2d_lr"]),
                  steps=s["flow2d_steps"], amp=False, desc="RealNVP 2-D", progress=progress)
     with torch.no_grad():
         moons_ll = float(flow2d.log_prob(moons).mean())
