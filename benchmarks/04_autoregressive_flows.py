@@ -60,6 +60,8 @@ def main(argv=None) -> dict:
     g = gm.runtime.generator(7)
     t = time.time()
     ar.sample(pcnn, s["n_sample"], generator=g)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
     pcnn_s = (time.time() - t) / s["n_sample"]
 
     # ---- the 2-D flow on two moons
@@ -98,6 +100,8 @@ def main(argv=None) -> dict:
             flow_bpd = fl.bits_per_dim(lp, 784)
             t = time.time()
             mflow.sample(100, generator=g)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
             flow_s = (time.time() - t) / 100
 
     # ---- a VAE decoder of chapter 3's cpu size, for the sampling time only
