@@ -117,7 +117,8 @@ GRAD_EXERCISES = ["tour.cross_entropy", "vae.gaussian_kl", "vae.reparameterise",
                   "translation.skip_concat", "translation.pix2pix_generator_loss",
                   "translation.cycle_consistency_loss", "translation.identity_loss",
                   "clip.clip_loss", "clip.zero_shot_logits", "guidance.cfg_combine",
-                  "guidance.drop_condition"]
+                  "guidance.drop_condition",
+                  "flows.coupling_forward", "flows.coupling_inverse", "flows.langevin_step"]
 
 
 @pytest.mark.parametrize("name", GRAD_EXERCISES)
