@@ -97,7 +97,10 @@ def test_every_registered_exercise_passes_its_own_reference():
 
 # ---------------------------------------------------------------- outputs that training could not use
 def _detached(fn):
-    return lambda *a, **k: fn(*a, **k).detach()
+    def wrapped(*a, **k):
+        out = fn(*a, **k)  # a tensor, or a tuple of them (a coupling layer's (y, log_det))
+        return tuple(o.detach() for o in out) if isinstance(out, tuple) else out.detach()
+    return wrapped
 
 
 def _under_no_grad(fn):
