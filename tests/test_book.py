@@ -210,6 +210,9 @@ def visits(browser_context, server):
                       .forEach(n => n.remove());
                  return {
                    mjx: document.querySelectorAll('mjx-container').length,
+                   // formulas MathJax could not typeset (it shows the error in their place)
+                   math_errors: Array.from(document.querySelectorAll('mjx-merror'))
+                       .map(e => e.getAttribute('data-mjx-error') || e.textContent),
                    text: clone.textContent,
                    broken_images: Array.from(document.images)
                        .filter(i => i.naturalWidth === 0).map(i => i.currentSrc || i.src),
@@ -298,6 +301,7 @@ def test_math_is_typeset_by_the_local_mathjax(visits):
             assert raw not in seen["text"], f"{page}: untypeset math ({raw!r}) left in the text"
         if seen["mathjax"] == "typeset":
             assert seen["mjx"] > 0, f"{page}: MathJax loaded but typeset nothing"
+        assert not seen["math_errors"], f"{page}: MathJax could not typeset: {seen['math_errors']}"
 
 
 def test_every_image_loads(visits):
