@@ -359,7 +359,17 @@ def bar_frames(text: str) -> list[str]:
 def _executed(page: str) -> dict:
     path = EXECUTED / (page[: -len(".html")] + ".ipynb")
     assert path.is_file(), f"{path} missing: the book build keeps its executed notebooks there"
-    return json.loads(path.read_text(encoding="utf-8"))
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    if any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code"):
+        return nb
+    # After an edit of the prose only, myst-nb renders the page from its execution cache but
+    # writes this copy without outputs: read the outputs from the cache (the quick profile's).
+    import nbformat
+    from jupyter_cache import get_cache
+
+    source = nbformat.read(ROOT / (page[: -len(".html")] + ".ipynb"), as_version=4)
+    _, merged = get_cache(ROOT / "_build" / ".jupyter_cache" / "quick").merge_match_into_notebook(source)
+    return json.loads(nbformat.writes(merged))
 
 
 def test_helpers_count_what_they_should():
