@@ -121,7 +121,8 @@ GRAD_EXERCISES = ["tour.cross_entropy", "vae.gaussian_kl", "vae.reparameterise",
                   "translation.cycle_consistency_loss", "translation.identity_loss",
                   "clip.clip_loss", "clip.zero_shot_logits", "guidance.cfg_combine",
                   "guidance.drop_condition",
-                  "flows.coupling_forward", "flows.coupling_inverse", "flows.langevin_step"]
+                  "flows.coupling_forward", "flows.coupling_inverse", "flows.langevin_step",
+                  "cross_attention.attention_weights"]
 
 
 @pytest.mark.parametrize("name", GRAD_EXERCISES)
@@ -273,7 +274,7 @@ def test_cases_modules_load_lazily_by_name():
     import pathlib
 
     files = sorted(p.stem for p in pathlib.Path(exercises.__file__).parent.glob("*.py") if p.stem != "__init__")
-    assert {"classic", "diffusion", "gan", "latent", "tour", "translation", "clip", "guidance", "vae"} <= set(files)
+    assert {"classic", "diffusion", "gan", "latent", "tour", "translation", "clip", "guidance", "cross_attention", "vae"} <= set(files)
     # names() imports every cases module, and every one registers at least one exercise
     assert sorted({n.split(".")[0] for n in exercises.names()}) == files
     for mod in files:
