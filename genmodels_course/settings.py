@@ -353,7 +353,7 @@ def clip(profile: str | None = None, benchmark: bool = False) -> runtime.Setting
         quick=dict(n_train=1_500, n_test=500, clip_steps=60, ae_steps=80, ldm_steps=150,
                    ldm_width=32, ldm_blocks=3, sweep_ws=(0.0, 1.0, 3.0), sweep_n=8,
                    ddim_steps=15, n_compose=16, ema_decay=0.9),
-        cpu=dict(n_train=10_000, n_test=2_000, clip_steps=500, ae_steps=600, ldm_steps=1_500,
+        cpu=dict(n_train=10_000, n_test=2_000, clip_steps=500, ae_steps=600, ldm_steps=3_000,
                  ldm_width=48, ldm_blocks=4, sweep_ws=(0.0, 1.0, 2.0, 3.0, 5.0), sweep_n=20,
                  ddim_steps=25, n_compose=50, ema_decay=0.99),
         gpu=dict(n_train=None, n_test=10_000, clip_steps=3_000, ae_steps=3_000,
