@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import metrics
+from .metrics import psnr  # noqa: F401  (2.18), the package's one PSNR, used by chapter 2 as gm.autoencoders.psnr
 from .nn import MLP
 
 
@@ -101,27 +103,14 @@ def corruption_noise(x: torch.Tensor, mask_prob: float, generator: torch.Generat
     return eps, keep
 
 
-def psnr(x_hat: torch.Tensor, x: torch.Tensor, max_val: float = 1.0) -> torch.Tensor:
-    """Peak signal-to-noise ratio per image in dB (2.18): ``10 log10(max_val^2 / MSE)``: ``(N,)``."""
-    if x_hat.shape != x.shape or x.dim() < 2 or x.shape[0] == 0:
-        raise ValueError(f"psnr expects two non-empty batches (N, ...) of the same shape, got {tuple(x_hat.shape)} and {tuple(x.shape)}")
-    mse = (x_hat - x).pow(2).flatten(1).mean(1).clamp_min(1e-12)
-    return 10 * torch.log10(max_val ** 2 / mse)
-
-
 # ------------------------------------------------------------------ measuring a latent space
 @torch.no_grad()
 def confident_fraction(x: torch.Tensor, threshold: float = 0.9, dataset: str = "mnist") -> float:
     """The fraction of images ``(N, 1, 28, 28)`` that the package's classifier labels with
     probability at least ``threshold``: a rough "looks like some digit" score."""
-    from . import metrics
-
     if x.dim() != 4 or x.shape[0] == 0:
         raise ValueError(f"confident_fraction expects a non-empty batch of images (N, 1, 28, 28), got {tuple(x.shape)}")
-    net = metrics.feature_net(dataset)
-    dev = next(net.parameters()).device
-    probs = torch.cat([net(x[i:i + 1000].to(dev).float()).softmax(1) for i in range(0, len(x), 1000)])
-    return float((probs.max(1).values >= threshold).float().mean())
+    return metrics.confident_classes(x, dataset, threshold)["share_confident"]
 
 
 def fitted_gaussian_codes(codes: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -190,15 +190,18 @@ def embed_in_batches(fn, x: Tensor, batch_size: int = 1000) -> Tensor:
     return torch.cat([fn(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
-def make_clip_step(model: CLIP, generator: torch.Generator | None = None):
+def make_clip_step(model: CLIP, generator: torch.Generator | None = None, loss=None):
     """A training step for ``gm.train.fit`` on batches ``(x, tokens)`` with ``tokens``
-    ``(B, K, L)``: each image gets one of its K captions at random, then the loss (8.2)."""
+    ``(B, K, L)``: each image gets one of its K captions at random, then the loss (8.2),
+    ``loss(image_emb, text_emb, logit_scale)`` (default :func:`clip_loss`; pass your own to
+    train with it). Logs the temperature ``tau``."""
+    loss = clip_loss if loss is None else loss
 
     def step(batch):
         x, tokens = batch
         k = torch.randint(0, tokens.shape[1], (len(x),), device=x.device, generator=generator)
         caption = tokens[torch.arange(len(x), device=x.device), k]
-        loss = model(x, caption)
-        return loss, {"tau": (1 / model.scale().exp()).detach()}
+        value = loss(model.encode_image(x), model.encode_text(caption), model.scale())
+        return value, {"tau": (1 / model.scale().exp()).detach()}
 
     return step

@@ -156,11 +156,13 @@ def guided_sample(model: CondDenoiser, c: Tensor, shape, schedule: D.NoiseSchedu
 
 
 def make_cfg_step(model: CondDenoiser, schedule: D.NoiseSchedule, p_uncond: float = 0.1,
-                  generator: torch.Generator | None = None):
+                  generator: torch.Generator | None = None, drop=None):
     """A training step for ``gm.train.fit`` on batches ``(z0, cond)``: ``z0`` the clean
     latents ``(B, C, H, W)``, ``cond`` the text embeddings of their K captions
     ``(B, K, D)``. One caption each at random, condition dropout (8.5) with probability
-    ``p_uncond``, then the simple loss (7.8) on ``eps_theta(z_t, t, c)``."""
+    ``p_uncond`` by ``drop(c, null, u, p)`` (default :func:`drop_condition`; pass your own
+    to train with it), then the simple loss (7.8) on ``eps_theta(z_t, t, c)``."""
+    drop = drop_condition if drop is None else drop
 
     def step(batch):
         z0, cond = batch
@@ -168,7 +170,7 @@ def make_cfg_step(model: CondDenoiser, schedule: D.NoiseSchedule, p_uncond: floa
         k = torch.randint(0, cond.shape[1], (B,), device=z0.device, generator=generator)
         c = cond[torch.arange(B, device=z0.device), k]
         u = torch.rand(B, device=z0.device, generator=generator)
-        c = drop_condition(c, model.null, u, p_uncond)
+        c = drop(c, model.null, u, p_uncond)  # (8.5)
         return D.eps_loss(lambda zt, t: model(zt, t, c), z0, schedule, generator=generator)
 
     return step
@@ -180,14 +182,12 @@ def prompt_agreement(x: Tensor, labels: Tensor, dataset: str = "mnist") -> dict:
     """How well samples match their prompted class, by the package's classifier
     (``gm.metrics.feature_net``): ``{"accuracy": share whose top class is the prompted one,
     "confidence": mean probability of the prompted class}``. x: ``(N, 1, 28, 28)`` in [0, 1]."""
-    from .metrics import feature_net
+    from .metrics import class_probabilities
 
     if len(x) == 0 or len(x) != len(labels):
         raise ValueError("need as many labels as images, and at least one")
-    net = feature_net(dataset)
-    dev = next(net.parameters()).device
-    probs = net(x.to(dev).float()).softmax(1)
-    labels = labels.to(dev)
+    probs = class_probabilities(x, dataset)
+    labels = labels.to(probs.device)
     return {"accuracy": float((probs.argmax(1) == labels).float().mean()),
             "confidence": float(probs.gather(1, labels[:, None]).mean())}
 

@@ -153,18 +153,36 @@ def fid_floor(x_train: torch.Tensor, x_test: torch.Tensor, n: int | None = None,
 
 
 @torch.no_grad()
+def class_probabilities(x: torch.Tensor, dataset: str = "mnist", batch_size: int = 1000) -> torch.Tensor:
+    """The package's classifier's class probabilities ``(N, K)`` for images ``(N, 1, 28, 28)``
+    in [0, 1], computed in batches on the classifier's device."""
+    if len(x) == 0:
+        raise ValueError("class_probabilities got no images: pass a non-empty batch (N, 1, 28, 28)")
+    net = feature_net(dataset)
+    dev = next(net.parameters()).device
+    return torch.cat([net(x[i:i + batch_size].to(dev).float()).softmax(1)
+                      for i in range(0, len(x), batch_size)])
+
+
+def psnr(x_hat: torch.Tensor, x: torch.Tensor, max_val: float = 1.0) -> torch.Tensor:
+    """Peak signal-to-noise ratio per image in dB, ``10 log10(max_val^2 / MSE)``: ``(N,)``.
+
+    ``max_val`` is the span of the pixel range: 1 for images in [0, 1], 2 for [-1, 1]."""
+    if x_hat.shape != x.shape or x.dim() < 2 or x.shape[0] == 0:
+        raise ValueError(f"psnr expects two non-empty batches (N, ...) of the same shape, got "
+                         f"{tuple(x_hat.shape)} and {tuple(x.shape)}")
+    mse = (x_hat.float() - x.float()).pow(2).flatten(1).mean(1).clamp_min(1e-12)
+    return 10 * torch.log10(max_val ** 2 / mse)
+
+
+@torch.no_grad()
 def effective_classes(x: torch.Tensor, dataset: str = "mnist", batch_size: int = 1000) -> float:
     """A diversity number: exp of the entropy of the classifier's mean class probabilities.
 
     10 when samples spread evenly over the 10 classes, 1 when all look like one class
     (mode collapse). Images ``(N, 1, 28, 28)`` in [0, 1].
     """
-    if len(x) == 0:
-        raise ValueError("effective_classes got no images")
-    net = feature_net(dataset)
-    dev = next(net.parameters()).device
-    probs = torch.cat([net(x[i:i + batch_size].to(dev).float()).softmax(1)
-                       for i in range(0, len(x), batch_size)]).mean(0)
+    probs = class_probabilities(x, dataset, batch_size).mean(0)
     return float(torch.exp(-(probs * probs.clamp_min(1e-12).log()).sum()))
 
 
@@ -179,14 +197,9 @@ def confident_classes(x: torch.Tensor, dataset: str = "mnist", threshold: float 
     share of all images whose top class it is (a diversity number: 0.1 each for a model
     that covers the ten digits evenly).
     """
-    if len(x) == 0:
-        raise ValueError("confident_classes got no images")
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"threshold must lie in (0, 1], got {threshold}")
-    net = feature_net(dataset)
-    dev = next(net.parameters()).device
-    probs = torch.cat([net(x[i:i + batch_size].to(dev).float()).softmax(1)
-                       for i in range(0, len(x), batch_size)])
+    probs = class_probabilities(x, dataset, batch_size)
     top, cls = probs.max(1)
     counts = torch.bincount(cls, minlength=probs.shape[1]).float()
     return {"share_confident": float((top >= threshold).float().mean()),

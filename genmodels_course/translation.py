@@ -30,6 +30,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from . import metrics
 from .gan import generator_loss_nonsaturating
 
 __all__ = ["skip_concat", "UNetGenerator", "PatchDiscriminator", "receptive_field",
@@ -284,5 +285,4 @@ def psnr(output: torch.Tensor, target: torch.Tensor, max_value: float = 2.0) -> 
     if output.shape != target.shape:
         raise ValueError(f"output and target must have the same shape, got {tuple(output.shape)} "
                          f"and {tuple(target.shape)}")
-    mse = ((output.float() - target.float()) ** 2).flatten(1).mean(1).clamp_min(1e-12)
-    return float((10 * torch.log10(max_value ** 2 / mse)).mean())
+    return float(metrics.psnr(output, target, max_val=max_value).mean())

@@ -290,6 +290,34 @@ def test_cfg_step_trains_denoiser_and_null():
     assert loss.ndim == 0 and net.null.grad is not None and net.null.grad.abs().sum() > 0
 
 
+def test_training_steps_use_the_function_they_are_given():
+    # the notebook trains with the learner's clip_loss and drop_condition through these steps
+    seen = []
+
+    def my_drop(c, null, u, p):
+        seen.append(("drop", p))
+        return G.drop_condition(c, null, u, p)
+
+    with gm.runtime.seeded(3):
+        net = G.CondDenoiser(4, width=16, blocks=2, cond_dim=8, emb_dim=32)
+    G.make_cfg_step(net, D.NoiseSchedule.linear(100), p_uncond=0.25, generator=_g(13),
+                    drop=my_drop)((torch.randn(4, 4, 7, 7), torch.randn(4, 2, 8)))
+
+    def my_loss(image_emb, text_emb, logit_scale):
+        seen.append(("loss", tuple(image_emb.shape)))
+        return CL.clip_loss(image_emb, text_emb, logit_scale)
+
+    tok = C.Tokenizer.for_captions()
+    with gm.runtime.seeded(0):
+        model = CL.CLIP(len(tok), embed_dim=16, text_width=32, image_width=8)
+    tokens = torch.stack([tok.encode([C.CLASS_NAMES[k]], 12)[0] for k in range(3)])[:, None]
+    x = torch.rand(3, 1, 28, 28, generator=_g(15))
+    loss, logs = CL.make_clip_step(model, _g(14), loss=my_loss)((x, tokens))
+    assert seen == [("drop", 0.25), ("loss", (3, 16))]
+    torch.testing.assert_close(loss, model(x, tokens[:, 0]))  # one caption each: K = 1
+    assert "tau" in logs
+
+
 # ------------------------------------------------------------------ the latent autoencoder
 def test_latent_autoencoder_shapes_scale_and_errors():
     with gm.runtime.seeded(0):
