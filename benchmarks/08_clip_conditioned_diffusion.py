@@ -16,9 +16,16 @@ dropout (eq. 8.5). Prints ONE JSON line with:
   of samples measured thicker than the class median for the "thick" and "thin" prompts;
 * ``train_s``, ``wall_s``.
 
+With ``--save-weights`` it trains the shipped models instead (``settings.clip(weights=True)``:
+the same networks on more images, trained longer), rounds them to fp16, measures the
+rounded models as above and writes ``clip_captions``, ``latent_ae_captions`` and
+``ldm_captions`` (the EMA denoiser) with their manifests into ``genmodels_course/shipped/``,
+which the chapter loads and measures again in its own run.
+
 Usage::
 
     GENMODELS_DATA=/path/to/data python benchmarks/08_clip_conditioned_diffusion.py --profile cpu
+    python benchmarks/08_clip_conditioned_diffusion.py --profile cpu --save-weights  # ~30 min
 """
 from __future__ import annotations
 
@@ -26,7 +33,7 @@ import json
 import sys
 import time
 
-from _common import setup  # benchmarks/_common.py
+from _common import command_line, setup  # benchmarks/_common.py
 
 from genmodels_course import settings  # the sizes, shared with the notebook
 
@@ -90,13 +97,18 @@ def main(argv=None) -> dict:
                  optimizer=torch.optim.Adam(den.parameters(), lr=s["lr"]), steps=s["ldm_steps"],
                  ema=ema, grad_clip=1.0, desc="latent denoiser", progress=progress)
     t_train = time.time() - t0
+    den = ema.module
+    if args.save_weights:  # measure what ships: every model rounded to fp16
+        for net in (model, ae, den):
+            net.load_state_dict({k: v.half().float() if v.is_floating_point() else v
+                                 for k, v in net.state_dict().items()})
 
     def embed(texts):
         with torch.no_grad():
             return model.encode_text(tok.encode(texts, s["length"], device=dev))
 
     def sample(c, seed, w):
-        zz = G.guided_sample(ema.module, c, (len(c), s["latent_channels"], 7, 7), schedule, w=w,
+        zz = G.guided_sample(den, c, (len(c), s["latent_channels"], 7, 7), schedule, w=w,
                              steps=s["ddim_steps"], generator=gm.runtime.generator(seed))
         with torch.no_grad():
             return ae.decode(zz)
@@ -113,6 +125,8 @@ def main(argv=None) -> dict:
                       "spread": round(G.feature_spread(xs, labels), 3),
                       "fd": round(gm.metrics.fid(xs, x_digits), 3)})
     real = G.prompt_agreement(x_digits, y_digits)
+    with torch.no_grad():
+        recon = G.prompt_agreement(ae.decode(ae.encode(x_digits)), y_digits)
     real["spread"] = G.feature_spread(x_digits, y_digits)
     compose = {}
     for label, name in ((7, "seven (held out)"), (4, "four (seen)")):
@@ -127,11 +141,46 @@ def main(argv=None) -> dict:
         "n_train": len(x), "clip_steps": s["clip_steps"], "ldm_steps": s["ldm_steps"],
         "zero_shot": zero_shot, "sweep": sweep, "sweep_n_per_digit": n,
         "real_digits": {k: round(v, 4) for k, v in real.items()},
+        "recon_agreement": round(recon["accuracy"], 4),
         "compose_share_thicker_than_median_w3": compose,
         "train_s": round(t_train, 1), "wall_s": round(time.time() - t0, 1),
     }
+    if args.save_weights:
+        result["weights"] = save_weights(args, argv, profile, s, gm, tok, model, ae, den, result, t_train)
     print(json.dumps(result))
     return result
+
+
+def save_weights(args, argv, profile, s, gm, tok, model, ae, den, result, t_train) -> list:
+    """Write the three shipped models with manifests that record the run's numbers."""
+    common = dict(command=command_line(argv), profile=profile, machine=gm.weights.describe_machine(),
+                  wall_time_s=t_train,
+                  data=f"captioned MNIST + Fashion-MNIST ({result['n_train']:,} training images, "
+                       f"held out: {list(map(list, s['heldout']))})")
+    sweep = {f"w={r['w']:g}": {k: r[k] for k in ("accuracy", "confidence", "fd")} for r in result["sweep"]}
+    metas = [
+        gm.weights.save("clip_captions", model, builder="genmodels_course.clip:CLIP",
+                        config={"vocab_size": len(tok), "embed_dim": s["embed_dim"],
+                                "text_width": s["text_width"], "text_layers": s["text_layers"],
+                                "image_width": s["image_width"], "length": s["length"]},
+                        steps=s["clip_steps"], metrics={"zero_shot": result["zero_shot"]},
+                        vocabulary=list(tok.itos), **common),
+        gm.weights.save("latent_ae_captions", ae, builder="genmodels_course.latent_diffusion:LatentAutoencoder",
+                        config={"channels": s["latent_channels"], "width": s["ae_width"]},
+                        steps=s["ae_steps"], metrics={"recon_agreement": result["recon_agreement"]},
+                        **common),
+        gm.weights.save("ldm_captions", den, builder="genmodels_course.guidance:CondDenoiser",
+                        config={"in_channels": s["latent_channels"], "width": s["ldm_width"],
+                                "blocks": s["ldm_blocks"], "cond_dim": s["embed_dim"]},
+                        steps=s["ldm_steps"],
+                        metrics={"prompt_agreement": sweep, "n_per_digit": s["sweep_n"],
+                                 "ddim_steps": s["ddim_steps"], "real_digits": result["real_digits"],
+                                 "compose": result["compose_share_thicker_than_median_w3"]},
+                        training={"ema_decay": s["ema_decay"], "p_uncond": s["p_uncond"],
+                                  "batch_size": s["ldm_batch"], "lr": s["lr"], "weights": "EMA",
+                                  "seed": args.seed}, **common),
+    ]
+    return [m["file"] for m in metas]
 
 
 if __name__ == "__main__":

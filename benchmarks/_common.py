@@ -34,6 +34,10 @@ def setup(description: str, chapter_settings: Callable, argv=None, steps_key: st
         parser.add_argument("--save-weights", action="store_true",
                             help="train the chapter's shipped model (its settings' weights=True "
                                  "sizes) and write it into genmodels_course/shipped/ with its manifest")
+        parser.add_argument("--remeasure", action="store_true",
+                            help="train nothing: load the shipped model, measure it as --save-weights "
+                                 "does and replace the numbers in its manifest (after the package's "
+                                 "measuring code changed)")
     if add_arguments is not None:
         add_arguments(parser)
     args = parser.parse_args(argv)
@@ -44,7 +48,8 @@ def setup(description: str, chapter_settings: Callable, argv=None, steps_key: st
 
     profile = args.profile or gm.runtime.profile()
     if not ships_weights:
-        args.save_weights = False
+        args.save_weights = args.remeasure = False
+    args.save_weights = args.save_weights or args.remeasure  # the same sizes and measurements
     if args.save_weights and profile == "quick":
         parser.error("--save-weights with the quick profile would ship an untrained model")
     extra = {"weights": True} if args.save_weights else {}

@@ -2,8 +2,8 @@
 coverage, bits per dimension, and the AUROC of an anomaly score.
 
 The Frechet distance here is measured on the features of the package's own small
-classifiers (:func:`feature_net`), trained by our code on first use and cached, not on
-Inception features: numbers are comparable across the chapters of this book, not with
+classifiers (:func:`feature_net`), trained by our code (``benchmarks/classifiers.py``) and
+shipped with the package, not on Inception features: numbers are comparable across the chapters of this book, not with
 published FID values.
 """
 from __future__ import annotations
@@ -73,54 +73,106 @@ class FeatureNet(nn.Module):
 
 _LOADERS = {"mnist": _data.load_mnist, "fashion_mnist": _data.load_fashion_mnist}
 _NETS: dict = {}
+#: the shipped classifier of each data set (``genmodels_course/shipped/``)
+SHIPPED_CLASSIFIERS = {"mnist": "classifier_mnist", "fashion_mnist": "classifier_fashion_mnist"}
 
 
 def _feature_settings() -> dict:
+    """Sizes for a classifier trained on the spot (only where no shipped one is found)."""
     return runtime.pick(quick=dict(n_train=6000, epochs=2), cpu=dict(n_train=None, epochs=2),
                         gpu=dict(n_train=None, epochs=4))
 
 
-def feature_net(dataset: str = "mnist", n_train: int | None = None, epochs: int | None = None,
-                seed: int = 0, verbose: bool = True) -> FeatureNet:
-    """The package's classifier for ``dataset`` ('mnist' or 'fashion_mnist'), in eval mode.
+def random_shift(x: torch.Tensor, max_shift: int = 2, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each image of ``x`` ``(N, C, H, W)`` moved by its own random whole-pixel offset in
+    ``[-max_shift, max_shift]`` along each axis, the uncovered border filled with zeros."""
+    if max_shift == 0:
+        return x
+    n, _, h, w = x.shape
+    padded = F.pad(x, (max_shift,) * 4)
+    off = torch.randint(0, 2 * max_shift + 1, (2, n), generator=generator).to(x.device)
+    rows = (off[0][:, None] + torch.arange(h, device=x.device))[:, None, :, None]
+    cols = (off[1][:, None] + torch.arange(w, device=x.device))[:, None, None, :]
+    batch = torch.arange(n, device=x.device)[:, None, None, None]
+    chans = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+    return padded[batch, chans, rows, cols]
 
-    Trained by our own code on the training split the first time (sizes from the active
-    profile unless given), then cached as safetensors in the course's cache folder.
-    """
-    from safetensors.torch import load_file, save_file
+
+def train_feature_net(dataset: str = "mnist", n_train: int | None = None, epochs: float = 6,
+                      seed: int = 0, max_shift: int = 2, lr: float = 2e-3,
+                      verbose: bool = True) -> FeatureNet:
+    """Train a :class:`FeatureNet` on the training split of ``dataset``: Adam with a one-cycle
+    learning rate (peak ``lr``), batches of 128, every image shifted by up to ``max_shift``
+    pixels (so that a digit drawn a little off centre is still recognised)."""
+    from .train import fit
 
     if dataset not in _LOADERS:
         raise ValueError(f"dataset must be one of {sorted(_LOADERS)}, got {dataset!r}")
-    s = _feature_settings()
-    n_train = s["n_train"] if n_train is None else n_train
-    epochs = s["epochs"] if epochs is None else epochs
-    key = f"{dataset}-n{n_train or 'all'}-e{epochs}-s{seed}"
     dev = runtime.device()
-    if key in _NETS:
-        return _NETS[key]
     with runtime.seeded(seed):  # the initial weights follow the seed; the caller's RNG is untouched
         net = FeatureNet().to(dev)
-    path = _data.cache_dir() / "feature_nets" / f"{key}.safetensors"
-    if path.exists():
-        net.load_state_dict(load_file(str(path), device=str(dev)))
-    else:
-        from .train import fit
+    x, y = _LOADERS[dataset](train=True, n=n_train)
+    batches = _data.Batches(x, y, batch_size=128, seed=seed)
+    steps = max(1, math.ceil(epochs * len(batches)))
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    gen = torch.Generator().manual_seed(seed + 1)
 
-        x, y = _LOADERS[dataset](train=True, n=n_train)
-        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-        batches = _data.Batches(x, y, batch_size=128, seed=seed)
-        with torch.enable_grad():  # callers such as features() run under no_grad
-            fit(net, lambda b: F.cross_entropy(net(b[0]), b[1]), batches, optimizer=opt, epochs=epochs,
-                desc=f"feature net ({dataset})", progress=verbose)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(fd)
-        save_file({k: v.contiguous().cpu() for k, v in net.state_dict().items()}, tmp)
-        os.replace(tmp, path)
-    net.eval()
+    def step(b):
+        return F.cross_entropy(net(random_shift(b[0], max_shift, gen)), b[1])
+
+    with torch.enable_grad():  # callers such as features() run under no_grad
+        fit(net, step, batches, optimizer=opt, scheduler=sched, steps=steps,
+            desc=f"feature net ({dataset})", progress=verbose)
+    return net.eval()
+
+
+def feature_net(dataset: str = "mnist", n_train: int | None = None, epochs: float | None = None,
+                seed: int = 0, verbose: bool = True) -> FeatureNet:
+    """The package's classifier for ``dataset`` ('mnist' or 'fashion_mnist'), in eval mode,
+    with its parameters frozen.
+
+    By default the shipped one (``gm.weights.load("classifier_mnist")``, trained by
+    ``benchmarks/classifiers.py``): the same network in every profile and on every machine,
+    so that a number the notebook prints and one a benchmark recorded were measured alike.
+    Given ``n_train`` or ``epochs``, or where the shipped file is absent, one is trained by
+    :func:`train_feature_net` (sizes from the active profile unless given) and cached as
+    safetensors in the course's cache folder.
+    """
+    from safetensors.torch import load_file, save_file
+
+    from . import weights
+
+    if dataset not in _LOADERS:
+        raise ValueError(f"dataset must be one of {sorted(_LOADERS)}, got {dataset!r}")
+    dev = runtime.device()
+    shipped = SHIPPED_CLASSIFIERS[dataset]
+    if n_train is None and epochs is None and shipped in weights.available():
+        key = shipped
+        if key not in _NETS:
+            _NETS[key] = weights.load(shipped, device=dev)[0]
+    else:
+        s = _feature_settings()
+        n_train = s["n_train"] if n_train is None else n_train
+        epochs = s["epochs"] if epochs is None else epochs
+        key = f"{dataset}-n{n_train or 'all'}-e{epochs}-s{seed}-shift"
+        if key not in _NETS:
+            path = _data.cache_dir() / "feature_nets" / f"{key}.safetensors"
+            if path.exists():
+                with runtime.seeded(seed):
+                    net = FeatureNet().to(dev)
+                net.load_state_dict(load_file(str(path), device=str(dev)))
+            else:
+                net = train_feature_net(dataset, n_train, epochs, seed, verbose=verbose)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+                os.close(fd)
+                save_file({k: v.contiguous().cpu() for k, v in net.state_dict().items()}, tmp)
+                os.replace(tmp, path)
+            _NETS[key] = net
+    net = _NETS[key].eval()
     for p in net.parameters():
         p.requires_grad_(False)
-    _NETS[key] = net
     return net
 
 

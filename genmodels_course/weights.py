@@ -196,6 +196,22 @@ def save(name: str, model: torch.nn.Module, *, builder: str, config: dict, comma
     return meta
 
 
+def update_metrics(name: str, metrics: dict, *, command: str, folder: Path | str = SHIPPED) -> dict:
+    """Replace the quality numbers in the manifest of ``name`` by ones measured again (after
+    the package's measuring code changed), leaving the weights untouched; the manifest
+    records the ``command`` that measured them as ``metrics_command``. Returns the manifest.
+    The file's checksum is verified first: numbers are never attached to damaged weights."""
+    load_state_dict(name, folder)  # raises WeightsError if the file is missing or damaged
+    meta = manifest(name, folder)
+    if not metrics:
+        raise WeightsError(f"update_metrics({name!r}) got no numbers")
+    meta["metrics"] = metrics
+    meta["metrics_command"] = command
+    text = json.dumps(meta, indent=2, sort_keys=False) + "\n"
+    _atomic_write(Path(folder) / f"{name}.json", lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return meta
+
+
 def describe_machine() -> str:
     """A short description of this machine for a manifest: the GPU's name, or the CPU."""
     import platform

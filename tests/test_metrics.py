@@ -231,3 +231,37 @@ def test_confident_classes_counts_confident_samples_and_class_shares(monkeypatch
         metrics.confident_classes(x[:0])
     with pytest.raises(ValueError, match="threshold"):
         metrics.confident_classes(x, threshold=1.5)
+
+
+def test_random_shift_moves_each_image_by_at_most_the_limit():
+    x = torch.zeros(64, 1, 12, 12)
+    x[:, 0, 6, 5] = 1.0  # one bright pixel, away from the border
+    moved = metrics.random_shift(x, 2, torch.Generator().manual_seed(0))
+    assert moved.shape == x.shape
+    assert torch.equal(moved.sum((1, 2, 3)), x.sum((1, 2, 3)))  # nothing falls off
+    rows, cols = moved[:, 0].flatten(1).argmax(1).div(12, rounding_mode="floor"), moved[:, 0].flatten(1).argmax(1) % 12
+    assert (rows - 6).abs().max() <= 2 and (cols - 5).abs().max() <= 2
+    assert len(set(zip(rows.tolist(), cols.tolist()))) > 10  # the offsets differ per image
+    assert torch.equal(metrics.random_shift(x, 0), x)
+    edge = torch.zeros(200, 1, 8, 8)
+    edge[:, 0, 0, 0] = 1.0  # at the corner some shifts push it out, leaving zeros
+    assert metrics.random_shift(edge, 1, torch.Generator().manual_seed(1)).sum() < 200
+
+
+def test_feature_net_is_the_shipped_classifier_in_every_profile(data_available, monkeypatch):
+    metrics._NETS.clear()
+    monkeypatch.setattr(metrics, "train_feature_net",
+                        lambda *a, **k: pytest.fail("the default classifier must not be trained"))
+    net = metrics.feature_net("mnist")
+    shipped, meta = gm.weights.load("classifier_mnist", device="cpu")
+    x, y = gm.data.load_mnist(train=False, n=2000)
+    assert torch.allclose(net(x[:50].to(next(net.parameters()).device)).cpu(), shipped(x[:50]), atol=1e-5)
+    assert not any(p.requires_grad for p in net.parameters())
+    probs = metrics.class_probabilities(x)
+    accuracy = float((probs.argmax(1).cpu() == y).float().mean())
+    confident = float((probs.max(1).values >= 0.9).float().mean())
+    # the numbers its manifest records hold on this sample of the test split
+    assert accuracy > 0.98 and abs(accuracy - meta["metrics"]["test_accuracy"]) < 0.01
+    assert confident > 0.95
+    assert metrics.feature_net("fashion_mnist") is not net
+    metrics._NETS.clear()

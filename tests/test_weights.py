@@ -111,3 +111,23 @@ def test_every_shipped_model_loads_into_its_config(name):
     assert sum(p.numel() for p in model.parameters()) > 0
     assert meta["metrics"], f"{name}: the manifest records no quality numbers"
     assert meta["command"].startswith("python benchmarks/"), meta["command"]
+
+
+def test_update_metrics_replaces_the_numbers_and_keeps_the_weights(tmp_path):
+    net, meta = _save(tmp_path)
+    new = weights.update_metrics("lin", {"loss": 0.25}, command="python benchmarks/99_toy.py --remeasure",
+                                 folder=tmp_path)
+    again = weights.manifest("lin", tmp_path)
+    assert again == new and again["metrics"] == {"loss": 0.25}
+    assert again["metrics_command"].endswith("--remeasure")
+    assert again["sha256"] == meta["sha256"] and again["command"] == meta["command"]
+    weights.load("lin", device="cpu", folder=tmp_path)  # still loads: the checksum is unchanged
+    with pytest.raises(weights.WeightsError, match="no numbers"):
+        weights.update_metrics("lin", {}, command="x", folder=tmp_path)
+    path = tmp_path / "lin.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(weights.WeightsError, match="damaged"):
+        weights.update_metrics("lin", {"loss": 0.1}, command="x", folder=tmp_path)
+    assert weights.manifest("lin", tmp_path)["metrics"] == {"loss": 0.25}
