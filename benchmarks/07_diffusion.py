@@ -26,7 +26,9 @@ samples (``confident``: the share that the package's MNIST classifier labels wit
 confidence >= 0.9; ``class_shares``: each digit's share; ``fd_ddim50`` against the whole
 test set) and compares ``n_ddpm`` DDPM-1000 samples with as many DDIM-50 samples
 (``fd_ddpm1000_n``, ``fd_ddim50_n``, ``fd_floor_n``: the same small n for all three), skips
-DDIM-20, and writes ``genmodels_course/shipped/unet_mnist.safetensors`` with its manifest.
+DDIM-20, and writes ``genmodels_course/shipped/unet_mnist.safetensors`` with its manifest
+(``--dataset fashion_mnist``: the same on Fashion-MNIST, scored with the package's
+Fashion-MNIST classifier, written as ``unet_fashion_mnist``).
 
 Usage::
 
@@ -44,8 +46,15 @@ from _common import command_line, setup  # benchmarks/_common.py
 from genmodels_course import settings  # the sizes, shared with the notebook
 
 
+def add_arguments(parser) -> None:
+    parser.add_argument("--dataset", choices=["mnist", "fashion_mnist"], default="mnist",
+                        help="the images of the U-Net (default: mnist); the shipped weights are "
+                             "named unet_<dataset>")
+
+
 def main(argv=None) -> dict:
-    args, profile, s = setup(__doc__.splitlines()[0], settings.diffusion, argv, steps_key="img_steps")
+    args, profile, s = setup(__doc__.splitlines()[0], settings.diffusion, argv, steps_key="img_steps",
+                             add_arguments=add_arguments)
 
     import torch
 
@@ -56,8 +65,10 @@ def main(argv=None) -> dict:
     dev = gm.runtime.device()
     progress = sys.stderr.isatty()
 
-    x_train, _ = gm.data.load_mnist(train=True, n=s["img_n_train"])
-    x_test, _ = gm.data.load_mnist(train=False)
+    load = gm.data.load_mnist if args.dataset == "mnist" else gm.data.load_fashion_mnist
+    x_train, _ = load(train=True, n=s["img_n_train"])
+    x_test, _ = load(train=False)
+    args.name = f"unet_{args.dataset}"
     schedule = D.NoiseSchedule.linear(s["T"], device=dev)
     net = gm.nn.UNet(1, channels=s["img_channels"], t_dim=s["img_t_dim"]).to(dev)
     ema = gm.train.EMA(net, decay=s["ema_decay"])
@@ -68,7 +79,7 @@ def main(argv=None) -> dict:
         return D.eps_loss(net, gm.data.to_tanh_range(batch[0]), schedule, generator=g)
 
     if args.remeasure:  # the shipped U-Net, measured again
-        model, meta = gm.weights.load("unet_mnist", device=dev)
+        model, meta = gm.weights.load(args.name, device=dev)
         history, t_train = None, meta["wall_time_s"]
     else:
         history = gm.train.fit(net, step, gm.data.Batches(x_train, batch_size=s["img_batch"], seed=args.seed),
@@ -81,7 +92,7 @@ def main(argv=None) -> dict:
             for p in model.state_dict().values():
                 if p.is_floating_point():
                     p.copy_(p.half().float())
-        gm.metrics.feature_net("mnist", verbose=False)  # built outside no_grad
+        gm.metrics.feature_net(args.dataset, verbose=False)  # built outside no_grad
 
     def sample(n, chunk, fn):
         # returns (images in [0, 1], seconds); chunks keep memory bounded
@@ -138,10 +149,10 @@ def save_weights(args, argv, profile, s, gm, D, torch, model, schedule, sample, 
     n = s["n_ddpm"]
     ddpm, t_ddpm = sample(n, 100, lambda k, i: D.ddpm_sample(
         model, (k, 1, 28, 28), schedule, generator=gm.runtime.generator(10 + i), clip=1.0))
-    conf = gm.metrics.confident_classes(ddim50[:s["n_confident"]], threshold=0.9)
+    conf = gm.metrics.confident_classes(ddim50[:s["n_confident"]], dataset=args.dataset, threshold=0.9)
     shares = conf["class_shares"]
     result = {
-        "chapter": "07_diffusion", "profile": profile, "device": str(model.out[-1].weight.device),
+        "chapter": "07_diffusion", "dataset": args.dataset, "profile": profile, "device": str(model.out[-1].weight.device),
         "train_steps": s["img_steps"], "img_batch": s["img_batch"],
         "img_channels": list(s["img_channels"]), "img_t_dim": s["img_t_dim"],
         "ema_decay": s["ema_decay"],
@@ -149,12 +160,12 @@ def save_weights(args, argv, profile, s, gm, D, torch, model, schedule, sample, 
         "n_samples": s["n_fd"], "n_confident": s["n_confident"],
         "confident": round(conf["share_confident"], 4),
         "class_shares": [round(c, 4) for c in shares],
-        "fd_ddim50": round(gm.metrics.fid(ddim50, x_test), 3),
-        "fd_floor": round(gm.metrics.fid_floor(x_train, x_test, n=s["n_fd"]), 3),
+        "fd_ddim50": round(gm.metrics.fid(ddim50, x_test, args.dataset), 3),
+        "fd_floor": round(gm.metrics.fid_floor(x_train, x_test, n=s["n_fd"], dataset=args.dataset), 3),
         "n_ddpm_samples": n,
-        "fd_ddpm1000_n": round(gm.metrics.fid(ddpm, x_test), 3),
-        "fd_ddim50_n": round(gm.metrics.fid(ddim50[:n], x_test), 3),
-        "fd_floor_n": round(gm.metrics.fid_floor(x_train, x_test, n=n), 3),
+        "fd_ddpm1000_n": round(gm.metrics.fid(ddpm, x_test, args.dataset), 3),
+        "fd_ddim50_n": round(gm.metrics.fid(ddim50[:n], x_test, args.dataset), 3),
+        "fd_floor_n": round(gm.metrics.fid_floor(x_train, x_test, n=n, dataset=args.dataset), 3),
         "s_per_1000_ddpm1000": round(1000 * t_ddpm / n, 2),
         "s_per_1000_ddim50": round(1000 * t_50 / s["n_fd"], 2),
     }
@@ -166,17 +177,18 @@ def save_weights(args, argv, profile, s, gm, D, torch, model, schedule, sample, 
     keys = ("confident", "class_shares", "n_confident", "fd_ddim50", "fd_floor", "n_samples",
             "fd_ddpm1000_n", "fd_ddim50_n", "fd_floor_n", "n_ddpm_samples", "ddim50_within_25pct")
     if args.remeasure:
-        gm.weights.update_metrics("unet_mnist", {k: result[k] for k in keys}, command=command_line(argv))
+        gm.weights.update_metrics(args.name, {k: result[k] for k in keys}, command=command_line(argv))
         result["wall_s"] = round(time.time() - t0, 1)
         print(json.dumps(result))
         return result
     result["weights"] = gm.weights.save(
-        "unet_mnist", model, builder="genmodels_course.nn:UNet",
+        args.name, model, builder="genmodels_course.nn:UNet",
         config={"in_channels": 1, "channels": list(s["img_channels"]), "t_dim": s["img_t_dim"]},
         command=command_line(argv), profile=profile, machine=gm.weights.describe_machine(),
         wall_time_s=t_train, steps=s["img_steps"], dtype=torch.float16,
         metrics={k: result[k] for k in keys},
-        data="MNIST (60,000 training images, pixels in [0, 1] mapped to [-1, 1])",
+        data=f"{'MNIST' if args.dataset == 'mnist' else 'Fashion-MNIST'} (60,000 training images, "
+             "pixels in [0, 1] mapped to [-1, 1])",
         training={"loss": "L_simple (eq. 7.8)", "schedule": f"linear, T = {s['T']}",
                   "batch_size": s["img_batch"], "lr": s["img_lr"], "grad_clip": 1.0,
                   "ema_decay": s["ema_decay"], "weights": "EMA", "seed": args.seed},

@@ -105,6 +105,11 @@ class CLIP(nn.Module):
     def scale(self) -> Tensor:
         return self.logit_scale.clamp(max=math.log(100.0))
 
+    @property
+    def context_length(self) -> int:
+        """The most tokens the text tower reads (a pretrained CLIP has the same attribute)."""
+        return self.text.length
+
     def encode_text(self, tokens: Tensor) -> Tensor:
         return F.normalize(self.text(tokens), dim=-1)
 
@@ -173,12 +178,13 @@ def retrieve(query_emb: Tensor, keys_emb: Tensor, k: int = 5) -> Tensor:
 @torch.no_grad()
 def embed_prompts(model: CLIP, tokenizer, templates, names, device=None) -> Tensor:
     """Unit text embeddings ``(C, K, D)`` of every template (``"... {name} ..."``) filled
-    with every class name."""
+    with every class name. ``model``: the small :class:`CLIP` or a pretrained one
+    (:mod:`genmodels_course.pretrained_clip`), with its tokenizer."""
     if not templates or not names:
         raise ValueError("need at least one template and one name")
     device = device or model.logit_scale.device
     texts = [t.format(name=n) for n in names for t in templates]
-    emb = model.encode_text(tokenizer.encode(texts, model.text.length, device=device))
+    emb = model.encode_text(tokenizer.encode(texts, model.context_length, device=device))
     return emb.reshape(len(names), len(templates), -1)
 
 

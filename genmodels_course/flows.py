@@ -20,7 +20,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["coupling_forward", "coupling_inverse", "AffineCoupling", "ActNorm", "RealNVP",
+__all__ = ["coupling_forward", "coupling_inverse", "AffineCoupling", "ActNorm", "InvertibleConv1x1", "RealNVP",
            "alternating_masks", "checkerboard_masks", "standard_normal_log_prob",
            "logit_transform", "bits_per_dim", "grid_log_density"]
 
@@ -130,6 +130,59 @@ class ActNorm(nn.Module):
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         _check_points(y, self.log_a.numel(), "y")
         return (y - self.b) * torch.exp(-self.log_a)
+
+
+class InvertibleConv1x1(nn.Module):
+    """Glow's invertible 1x1 convolution: one learned ``C x C`` matrix ``W`` applied to the
+    channels of every pixel of images ``(N, C, H, W)`` (or to points ``(N, C)``, one pixel).
+
+    ``W`` is kept in Glow's LU form, ``W = P L (U + diag(sign * exp(log_s)))``: ``P`` a fixed
+    permutation, ``L`` unit lower triangular, ``U`` strictly upper triangular, so that
+    ``log |det W| = sum(log_s)`` costs ``O(C)`` and ``W`` stays invertible while ``log_s`` is
+    finite. It starts as a random rotation. ``log |det dy/dx| = H * W * sum(log_s)``.
+    """
+
+    def __init__(self, channels: int, generator: torch.Generator | None = None):
+        super().__init__()
+        if channels < 1:
+            raise ValueError(f"channels must be positive, got {channels}")
+        q, _ = torch.linalg.qr(torch.randn(channels, channels, generator=generator, dtype=torch.float64))
+        p, lower, upper = torch.linalg.lu(q)
+        diag = torch.diagonal(upper)
+        self.register_buffer("p", p.float())
+        self.register_buffer("sign", torch.sign(diag).float())
+        self.register_buffer("lower_mask", torch.tril(torch.ones(channels, channels), -1))
+        self.lower = nn.Parameter(lower.float())
+        self.upper = nn.Parameter(torch.triu(upper, 1).float())
+        self.log_s = nn.Parameter(torch.log(diag.abs()).float())
+        self.channels = channels
+
+    def weight(self) -> torch.Tensor:
+        """The ``C x C`` matrix ``W`` from its LU factors."""
+        eye = torch.eye(self.channels, device=self.log_s.device, dtype=self.log_s.dtype)
+        lower = self.lower * self.lower_mask + eye
+        upper = self.upper * self.lower_mask.T + torch.diag(self.sign * self.log_s.exp())
+        return self.p @ lower @ upper
+
+    def _check(self, x: torch.Tensor, name: str) -> int:
+        if not isinstance(x, torch.Tensor) or x.ndim not in (2, 4) or x.shape[1] != self.channels:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"{name} must have shape (N, {self.channels}) or (N, {self.channels}, H, W), "
+                             f"got {shape}")
+        return 1 if x.ndim == 2 else x.shape[2] * x.shape[3]
+
+    @staticmethod
+    def _mix(m: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return x @ m.T if x.ndim == 2 else torch.einsum("ij,njhw->nihw", m, x)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pixels = self._check(x, "x")
+        log_det = pixels * self.log_s.sum()
+        return self._mix(self.weight(), x), log_det.expand(x.shape[0])
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        self._check(y, "y")
+        return self._mix(torch.linalg.inv(self.weight()), y)
 
 
 def alternating_masks(dim: int, n_layers: int) -> list[torch.Tensor]:

@@ -107,3 +107,35 @@ def test_actnorm_initialises_from_data_inverts_and_has_the_right_log_det():
     torch.testing.assert_close(layer.inverse(y), x)
     jac = jacobian(lambda v: layer(v[None])[0][0], x[0])
     torch.testing.assert_close(log_det[0], torch.linalg.slogdet(jac)[1])
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (4, 2, 3, 2)])
+def test_invertible_1x1_conv_inverts_and_its_log_det_is_the_jacobians(shape):
+    torch.manual_seed(0)
+    layer = fl.InvertibleConv1x1(shape[1], generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():  # move away from the rotation it starts as
+        layer.log_s.add_(torch.tensor([0.3, -0.2, 0.5][: shape[1]]))
+        layer.lower.add_(0.4)
+        layer.upper.add_(-0.3)
+    x = torch.randn(*shape, dtype=torch.float64)
+    layer = layer.double()
+    y, log_det = layer(x)
+    assert y.shape == x.shape and log_det.shape == (shape[0],)
+    assert torch.allclose(layer.inverse(y), x, atol=1e-10)
+    w = layer.weight()
+    assert torch.allclose(torch.linalg.slogdet(w).logabsdet, layer.log_s.sum(), atol=1e-10)
+    one = x[:1]
+    jac = torch.autograd.functional.jacobian(lambda v: layer(v)[0], one).reshape(one.numel(), one.numel())
+    assert torch.allclose(torch.linalg.slogdet(jac).logabsdet, log_det[0], atol=1e-8)
+    # the lower and upper factors stay triangular whatever the optimiser does to the raw tensors
+    assert torch.allclose(w, layer.p @ (torch.tril(layer.lower, -1) + torch.eye(shape[1], dtype=w.dtype))
+                          @ (torch.triu(layer.upper, 1) + torch.diag(layer.sign * layer.log_s.exp())))
+    with pytest.raises(ValueError, match="shape"):
+        layer(torch.randn(2, shape[1] + 1, dtype=torch.float64))
+
+
+def test_invertible_1x1_conv_starts_as_a_rotation():
+    layer = fl.InvertibleConv1x1(4, generator=torch.Generator().manual_seed(0))
+    w = layer.weight()
+    assert torch.allclose(w @ w.T, torch.eye(4), atol=1e-5)
+    assert abs(float(layer.log_s.sum())) < 1e-5
