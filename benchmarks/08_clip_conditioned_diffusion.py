@@ -14,6 +14,8 @@ dropout (eq. 8.5). Prints ONE JSON line with:
   distance to the MNIST test digits), and the same numbers for real test digits;
 * ``compose``: for the held-out thick sevens and a seen control (thick fours), the share
   of samples measured thicker than the class median for the "thick" and "thin" prompts;
+* ``cost_pixel_over_latent``: seconds per training step and per guided sample of the same
+  denoiser on the 4x7x7 latents and on 1x28x28 pixels, and their ratios (cost only);
 * ``train_s``, ``wall_s``.
 
 With ``--save-weights`` it trains the shipped models instead (``settings.clip(weights=True)``:
@@ -149,6 +151,8 @@ def main(argv=None) -> dict:
             xs = sample(embed([prompt]).expand(s["n_compose"], -1), 6, 3.0)
             shares[word] = round(float((C.measure(xs)["thickness"] > th["thickness"][label]).float().mean()), 3)
         compose[name] = shares
+    cost = pixel_vs_latent_cost(s, gm, G, D, torch, schedule, z[:256] if not args.remeasure else None,
+                                x[:256], embed(["handwritten three"]), dev)
     result = {
         "chapter": "08_clip_conditioned_diffusion", "profile": profile, "device": str(dev),
         "n_train": len(x), "clip_steps": s["clip_steps"], "ldm_steps": s["ldm_steps"],
@@ -156,6 +160,7 @@ def main(argv=None) -> dict:
         "real_digits": {k: round(v, 4) for k, v in real.items()},
         "recon_agreement": round(recon["accuracy"], 4),
         "compose_share_thicker_than_median_w3": compose,
+        "cost_pixel_over_latent": cost,
         "train_s": round(t_train, 1), "wall_s": round(time.time() - t0, 1),
     }
     if args.remeasure:
@@ -165,6 +170,41 @@ def main(argv=None) -> dict:
         result["weights"] = save_weights(args, argv, profile, s, gm, tok, model, ae, den, result, t_train)
     print(json.dumps(result))
     return result
+
+
+def pixel_vs_latent_cost(s, gm, G, D, torch, schedule, z, x, c, dev, reps: int = 10) -> dict:
+    """What the latent space saves: seconds per training step (batch ``ldm_batch``) and per
+    guided DDIM sample of the same FiLM denoiser on 4x7x7 latents and on 1x28x28 pixels,
+    freshly initialised (cost only: the pixel model is not trained to a matched quality)."""
+    import time as _time
+
+    out = {}
+    for space, shape in (("latent", (s["latent_channels"], 7, 7)), ("pixel", (1, 28, 28))):
+        net = G.CondDenoiser(shape[0], s["ldm_width"], s["ldm_blocks"], s["embed_dim"]).to(dev)
+        opt = torch.optim.Adam(net.parameters(), lr=s["lr"])
+        b = s["ldm_batch"]
+        data = (torch.randn(b, *shape, device=dev) if space == "pixel" or z is None
+                else z[:b].to(dev))
+        cond = c.expand(b, -1)
+
+        def step():
+            loss = D.eps_loss(lambda xt, t: net(xt, t, cond), data, schedule)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+        step()  # warm-up
+        t = _time.perf_counter()
+        for _ in range(reps):
+            step()
+        train = (_time.perf_counter() - t) / reps
+        t = _time.perf_counter()
+        G.guided_sample(net, c.expand(16, -1), (16, *shape), schedule, w=3.0, steps=s["ddim_steps"])
+        sample = (_time.perf_counter() - t) / 16
+        out[space] = {"s_per_train_step": round(train, 4), "s_per_sample": round(sample, 5)}
+    out["train_ratio"] = round(out["pixel"]["s_per_train_step"] / out["latent"]["s_per_train_step"], 1)
+    out["sample_ratio"] = round(out["pixel"]["s_per_sample"] / out["latent"]["s_per_sample"], 1)
+    return out
 
 
 def metrics_of(s, result) -> dict:
