@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 
@@ -62,7 +63,7 @@ def main(argv=None) -> dict:
                 M.SHIPPED_CLASSIFIERS[dataset], net, builder="genmodels_course.metrics:FeatureNet",
                 config={"n_classes": 10}, command=command_line(argv), profile="cpu",
                 machine=gm.weights.describe_machine(), wall_time_s=wall,
-                steps=int(-(-args.epochs * batches // 1)), metrics=numbers,
+                steps=math.ceil(args.epochs * batches), metrics=numbers,
                 data=f"{dataset} training split, pixels in [0, 1]",
                 training={"epochs": args.epochs, "batch_size": 128, "optimizer": "Adam, one-cycle lr 2e-3",
                           "augmentation": "random shifts of up to 2 pixels", "seed": args.seed})

@@ -159,8 +159,7 @@ def feature_net(dataset: str = "mnist", n_train: int | None = None, epochs: floa
         if key not in _NETS:
             path = _data.cache_dir() / "feature_nets" / f"{key}.safetensors"
             if path.exists():
-                with runtime.seeded(seed):
-                    net = FeatureNet().to(dev)
+                net = FeatureNet().to(dev)
                 net.load_state_dict(load_file(str(path), device=str(dev)))
             else:
                 net = train_feature_net(dataset, n_train, epochs, seed, verbose=verbose)

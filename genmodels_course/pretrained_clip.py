@@ -1,7 +1,7 @@
 """A pretrained CLIP (OpenAI's ViT-B/32 by default) behind the interface of the chapter's
 small CLIP (:class:`genmodels_course.clip.CLIP`), for readers with a network.
 
-    model, tokenizer = gm.pretrained_clip.load()        # downloads about 600 MB once
+    model, tokenizer = gm.pretrained_clip.load()        # downloads the weights once
     prompts = gm.clip.embed_prompts(model, tokenizer, ["a photo of a {name}"], ["cat", "dog"])
     labels = gm.clip.zero_shot_classify(model.encode_image(images), prompts.mean(1))
 
