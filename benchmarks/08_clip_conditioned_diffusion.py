@@ -40,8 +40,21 @@ from _common import command_line, setup  # benchmarks/_common.py
 from genmodels_course import settings  # the sizes, shared with the notebook
 
 
+#: the shipped denoiser of each ``--denoiser`` choice
+DENOISERS = {"film": "ldm_captions", "cross": "ldm_xattn_captions", "pixel": "t2i_unet_captions"}
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--denoiser", choices=sorted(DENOISERS), default="film",
+                        help="film: the FiLM denoiser on the latents (default); cross: the same "
+                             "with cross-attention over the caption's tokens; pixel: chapter 7's "
+                             "U-Net on 28x28 pixels. With --save-weights, cross and pixel reuse the "
+                             "shipped CLIP (and autoencoder) and train only the denoiser")
+
+
 def main(argv=None) -> dict:
-    args, profile, s = setup(__doc__.splitlines()[0], settings.clip, argv, steps_key="ldm_steps")
+    args, profile, s = setup(__doc__.splitlines()[0], settings.clip, argv, steps_key="ldm_steps",
+                             add_arguments=add_arguments)
 
     import torch
 
@@ -55,6 +68,10 @@ def main(argv=None) -> dict:
     t0 = time.time()
     dev = gm.runtime.device()
     progress = sys.stderr.isatty()
+    kind = args.denoiser
+    if kind == "pixel" and args.steps is not None:  # --steps sets the trained denoiser's steps
+        s["pix_steps"] = args.steps
+    steps = s["pix_steps"] if kind == "pixel" else s["ldm_steps"]
     tok = C.Tokenizer.for_captions()
     x, y, codes, tokens, th = C.load_captioned(True, s["n_train"], tokenizer=tok, length=s["length"])
     xt, yt, _, _, _ = C.load_captioned(False, s["n_test"], thresholds=th, tokenizer=tok)
@@ -62,14 +79,13 @@ def main(argv=None) -> dict:
     x, y, tokens = x[keep], y[keep], tokens[keep]
 
     schedule = D.NoiseSchedule.linear(s["T"], device=dev)
-    if args.remeasure:  # the shipped models, measured again
+    if args.remeasure or (args.save_weights and kind != "film"):  # the shipped CLIP and autoencoder
         model, meta = gm.weights.load("clip_captions", device=dev)
         if meta["vocabulary"] != tok.itos:
             raise SystemExit("the caption vocabulary changed since the shipped CLIP was trained: "
                              "retrain with --save-weights")
         ae, _ = gm.weights.load("latent_ae_captions", device=dev)
-        den, _ = gm.weights.load("ldm_captions", device=dev)
-        t_train = meta["wall_time_s"]
+        t_clip = 0.0
     else:
         with gm.runtime.seeded(args.seed):
             model = CL.CLIP(len(tok), s["embed_dim"], s["text_width"], s["text_layers"],
@@ -85,22 +101,72 @@ def main(argv=None) -> dict:
                      optimizer=torch.optim.Adam(ae.parameters(), lr=2e-3), steps=s["ae_steps"],
                      desc="autoencoder", progress=progress)
         ae.eval()
-        for q in ae.parameters():
-            q.requires_grad_(False)
         ae.fit_scale(x)
-        z = ae.encode_dataset(x)
+        t_clip = time.time() - t0
+    for net in (model, ae):
+        for q in net.parameters():
+            q.requires_grad_(False)
+
+    def condition(tok_batch):  # what the denoiser is told about a caption
+        if kind == "cross":
+            return G.token_condition(model.text, tok_batch)
+        return model.encode_text(tok_batch)
+
+    def embed(texts):
         with torch.no_grad():
-            cond = torch.stack([CL.embed_in_batches(model.encode_text, tokens[:, k])
+            return condition(tok.encode(texts, s["length"], device=dev))
+
+    def sample(c, seed, w, net=None):
+        net = den if net is None else net
+        shape = (1, 28, 28) if kind == "pixel" else (s["latent_channels"], 7, 7)
+        out = G.guided_sample(net, c, (len(c), *shape), schedule, w=w, steps=s["ddim_steps"],
+                              generator=gm.runtime.generator(seed))
+        with torch.no_grad():
+            return gm.data.from_tanh_range(out).clamp(0, 1) if kind == "pixel" else ae.decode(out)
+
+    labels_of = lambda n: torch.arange(10, device=dev).repeat_interleave(n)  # noqa: E731
+    c_digit = embed([f"handwritten {name}" for name in C.DIGITS])
+    curve = []
+    if args.remeasure:
+        den, meta = gm.weights.load(DENOISERS[kind], device=dev)
+        t_train, curve = meta["wall_time_s"], meta["metrics"].get("curve", [])
+    else:
+        data = gm.data.to_tanh_range(x) if kind == "pixel" else ae.encode_dataset(x)
+        with torch.no_grad():
+            cond = torch.stack([CL.embed_in_batches(condition, tokens[:, k])
                                 for k in range(tokens.shape[1])], 1)
         with gm.runtime.seeded(args.seed + 1):
-            den = G.CondDenoiser(s["latent_channels"], s["ldm_width"], s["ldm_blocks"], s["embed_dim"]).to(dev)
+            if kind == "pixel":
+                den = G.CondUNet(1, s["pix_channels"], s["pix_t_dim"], s["embed_dim"]).to(dev)
+            elif kind == "cross":
+                den = G.CrossAttnDenoiser(s["latent_channels"], s["ldm_width"], s["ldm_blocks"],
+                                          s["text_width"], s["length"]).to(dev)
+            else:
+                den = G.CondDenoiser(s["latent_channels"], s["ldm_width"], s["ldm_blocks"],
+                                     s["embed_dim"]).to(dev)
         ema = gm.train.EMA(den, decay=s["ema_decay"])
-        gm.train.fit(den, G.make_cfg_step(den, schedule, s["p_uncond"], gm.runtime.generator(args.seed + 3)),
-                     gm.data.Batches(z, cond, batch_size=s["ldm_batch"], seed=2),
-                     optimizer=torch.optim.Adam(den.parameters(), lr=s["lr"]), steps=s["ldm_steps"],
-                     ema=ema, grad_clip=1.0, desc="latent denoiser", progress=progress)
-        t_train = time.time() - t0
-        den = ema.module
+        step = G.make_cfg_step(den, schedule, s["p_uncond"], gm.runtime.generator(args.seed + 3))
+        batches = gm.data.Batches(data, cond, batch_size=s["pix_batch" if kind == "pixel" else "ldm_batch"],
+                                  seed=2)
+        opt = torch.optim.Adam(den.parameters(), lr=s["lr"])
+        # train in segments; after each, the prompt agreement at w = 3 on a few samples per
+        # digit (the learning curve that a matched-quality cost comparison reads)
+        every = min(s["curve_every"], steps)
+        t_den, done = 0.0, 0
+        n = s["curve_n"]
+        while done < steps:
+            seg = min(every, steps - done)
+            start = time.time()
+            gm.train.fit(den, step, batches, optimizer=opt, steps=seg, ema=ema, grad_clip=1.0,
+                         desc=f"{kind} denoiser {done + seg}/{steps}", progress=progress)
+            t_den += time.time() - start
+            done += seg
+            xs = sample(c_digit.repeat_interleave(n, 0), 99, 3.0, net=ema.module)
+            curve.append({"step": done, "train_s": round(t_den, 1),
+                          "accuracy_w3": round(G.prompt_agreement(xs, labels_of(n))["accuracy"], 4)})
+            print(json.dumps({"curve": curve[-1]}), file=sys.stderr, flush=True)
+        den, t_train = ema.module, t_clip + t_den
+    den.eval()
     if args.save_weights:  # measure what ships: every model rounded to fp16
         for net in (model, ae, den):
             net.load_state_dict({k: v.half().float() if v.is_floating_point() else v
@@ -118,19 +184,9 @@ def main(argv=None) -> dict:
     zero_shot["ensemble_mnist"] = round(float(hits[yt < 10].mean()), 4)
     zero_shot["ensemble_fashion"] = round(float(hits[yt >= 10].mean()), 4)
 
-    def embed(texts):
-        with torch.no_grad():
-            return model.encode_text(tok.encode(texts, s["length"], device=dev))
-
-    def sample(c, seed, w):
-        zz = G.guided_sample(den, c, (len(c), s["latent_channels"], 7, 7), schedule, w=w,
-                             steps=s["ddim_steps"], generator=gm.runtime.generator(seed))
-        with torch.no_grad():
-            return ae.decode(zz)
-
     n = s["sweep_n"]
-    labels = torch.arange(10, device=dev).repeat_interleave(n)
-    c = embed([f"handwritten {name}" for name in C.DIGITS]).repeat_interleave(n, 0)
+    labels = labels_of(n)
+    c = c_digit.repeat_interleave(n, 0)
     x_digits, y_digits = xt[yt < 10], yt[yt < 10]
     sweep = []
     for w in s["sweep_ws"]:
@@ -151,22 +207,25 @@ def main(argv=None) -> dict:
             xs = sample(embed([prompt]).expand(s["n_compose"], -1), 6, 3.0)
             shares[word] = round(float((C.measure(xs)["thickness"] > th["thickness"][label]).float().mean()), 3)
         compose[name] = shares
-    cost = pixel_vs_latent_cost(s, G, D, torch, schedule, embed(["handwritten three"]), dev)
+    cost = pixel_vs_latent_cost(s, G, D, torch, schedule, c_digit[3:4], dev) if kind == "film" else None
     result = {
         "chapter": "08_clip_conditioned_diffusion", "profile": profile, "device": str(dev),
-        "n_train": len(x), "clip_steps": s["clip_steps"], "ldm_steps": s["ldm_steps"],
+        "denoiser": kind, "n_train": len(x), "clip_steps": s["clip_steps"], "denoiser_steps": steps,
+        "curve_w3": curve, "curve_n_per_digit": s["curve_n"],
         "zero_shot": zero_shot, "sweep": sweep, "sweep_n_per_digit": n,
         "real_digits": {k: round(v, 4) for k, v in real.items()},
         "recon_agreement": round(recon["accuracy"], 4),
         "compose_share_thicker_than_median_w3": compose,
         "cost_pixel_over_latent": cost,
+        "ae_s_per_train_step": ae_step_seconds(s, LD, torch, dev),
         "train_s": round(t_train, 1), "wall_s": round(time.time() - t0, 1),
     }
     if args.remeasure:
-        for name, numbers in metrics_of(s, result).items():
+        for name, numbers in metrics_of(s, result, kind).items():
             gm.weights.update_metrics(name, numbers, command=command_line(argv))
     elif args.save_weights:
-        result["weights"] = save_weights(args, argv, profile, s, gm, tok, model, ae, den, result, t_train)
+        result["weights"] = save_weights(args, argv, profile, s, gm, tok, model, ae, den, result, t_train,
+                                         kind)
     print(json.dumps(result))
     return result
 
@@ -203,23 +262,69 @@ def pixel_vs_latent_cost(s, G, D, torch, schedule, c, dev, reps: int = 10) -> di
     return out
 
 
-def metrics_of(s, result) -> dict:
-    """The numbers each shipped model's manifest records, by model name."""
+def ae_step_seconds(s, LD, torch, dev, reps: int = 10) -> float:
+    """Seconds per training step of the latent autoencoder (batch ``ae_batch``): the cost
+    that latent diffusion pays before its denoiser trains, for the cost comparison."""
+    ae = LD.LatentAutoencoder(s["latent_channels"], s["ae_width"]).to(dev)
+    step = LD.make_ae_step(ae)
+    opt = torch.optim.Adam(ae.parameters(), lr=2e-3)
+    data = torch.rand(s["ae_batch"], 1, 28, 28, device=dev)
+    for i in range(reps + 1):
+        if i == 1:
+            start = time.perf_counter()
+        out = step((data,))
+        loss = out[0] if isinstance(out, tuple) else out
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return round((time.perf_counter() - start) / reps, 4)
+
+
+def metrics_of(s, result, kind: str = "film") -> dict:
+    """The numbers each shipped model's manifest records, by model name (for ``kind``
+    ``cross`` or ``pixel`` only the denoiser: the CLIP and the autoencoder are the shipped ones)."""
     sweep = {f"w={r['w']:g}": {k: r[k] for k in ("accuracy", "confidence", "fd")} for r in result["sweep"]}
+    den = {"prompt_agreement": sweep, "n_per_digit": s["sweep_n"], "ddim_steps": s["ddim_steps"],
+           "real_digits": result["real_digits"], "compose": result["compose_share_thicker_than_median_w3"],
+           "curve": result["curve_w3"], "curve_n_per_digit": s["curve_n"]}
+    if kind != "film":
+        if kind == "cross":
+            den["ae_s_per_train_step"] = result["ae_s_per_train_step"]
+            den["ae_steps"] = s["ae_steps"]
+        return {DENOISERS[kind]: den}
     return {"clip_captions": {"zero_shot": result["zero_shot"]},
             "latent_ae_captions": {"recon_agreement": result["recon_agreement"]},
-            "ldm_captions": {"prompt_agreement": sweep, "n_per_digit": s["sweep_n"],
-                             "ddim_steps": s["ddim_steps"], "real_digits": result["real_digits"],
-                             "compose": result["compose_share_thicker_than_median_w3"]}}
+            "ldm_captions": den}
 
 
-def save_weights(args, argv, profile, s, gm, tok, model, ae, den, result, t_train) -> list:
-    """Write the three shipped models with manifests that record the run's numbers."""
+def save_weights(args, argv, profile, s, gm, tok, model, ae, den, result, t_train, kind="film") -> list:
+    """Write the shipped models with manifests that record the run's numbers: all three for
+    ``film``, only the denoiser for ``cross`` and ``pixel``."""
     common = dict(command=command_line(argv), profile=profile, machine=gm.weights.describe_machine(),
                   wall_time_s=t_train,
                   data=f"captioned MNIST + Fashion-MNIST ({result['n_train']:,} training images, "
                        f"held out: {list(map(list, s['heldout']))})")
-    numbers = metrics_of(s, result)
+    numbers = metrics_of(s, result, kind)
+    training = {"ema_decay": s["ema_decay"], "p_uncond": s["p_uncond"], "lr": s["lr"], "weights": "EMA",
+                "seed": args.seed}
+    if kind == "pixel":
+        meta = gm.weights.save("t2i_unet_captions", den, builder="genmodels_course.guidance:CondUNet",
+                               config={"in_channels": 1, "channels": list(s["pix_channels"]),
+                                       "t_dim": s["pix_t_dim"], "cond_dim": s["embed_dim"]},
+                               steps=s["pix_steps"], metrics=numbers["t2i_unet_captions"],
+                               training=dict(training, batch_size=s["pix_batch"],
+                                             condition="clip_captions text embedding"), **common)
+        return [meta["file"]]
+    if kind == "cross":
+        meta = gm.weights.save("ldm_xattn_captions", den, builder="genmodels_course.guidance:CrossAttnDenoiser",
+                               config={"in_channels": s["latent_channels"], "width": s["ldm_width"],
+                                       "blocks": s["ldm_blocks"], "context_dim": s["text_width"],
+                                       "context_len": s["length"]},
+                               steps=s["ldm_steps"], metrics=numbers["ldm_xattn_captions"],
+                               training=dict(training, batch_size=s["ldm_batch"],
+                                             condition="clip_captions token features (token_condition)"),
+                               **common)
+        return [meta["file"]]
     metas = [
         gm.weights.save("clip_captions", model, builder="genmodels_course.clip:CLIP",
                         config={"vocab_size": len(tok), "embed_dim": s["embed_dim"],
@@ -234,11 +339,8 @@ def save_weights(args, argv, profile, s, gm, tok, model, ae, den, result, t_trai
         gm.weights.save("ldm_captions", den, builder="genmodels_course.guidance:CondDenoiser",
                         config={"in_channels": s["latent_channels"], "width": s["ldm_width"],
                                 "blocks": s["ldm_blocks"], "cond_dim": s["embed_dim"]},
-                        steps=s["ldm_steps"],
-                        metrics=numbers["ldm_captions"],
-                        training={"ema_decay": s["ema_decay"], "p_uncond": s["p_uncond"],
-                                  "batch_size": s["ldm_batch"], "lr": s["lr"], "weights": "EMA",
-                                  "seed": args.seed}, **common),
+                        steps=s["ldm_steps"], metrics=numbers["ldm_captions"],
+                        training=dict(training, batch_size=s["ldm_batch"]), **common),
     ]
     return [m["file"] for m in metas]
 

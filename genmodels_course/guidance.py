@@ -21,9 +21,11 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from . import diffusion as D
-from .nn import SinusoidalTimeEmbedding
+from .cross_attention import CrossAttention
+from .nn import SinusoidalTimeEmbedding, UNet
 
-__all__ = ["drop_condition", "cfg_combine", "FiLMResBlock", "CondDenoiser", "guided_eps",
+__all__ = ["drop_condition", "cfg_combine", "FiLMResBlock", "CondDenoiser", "CrossAttnDenoiser",
+           "CondUNet", "token_condition", "guided_eps",
            "guided_sample", "make_cfg_step", "prompt_agreement", "feature_spread"]
 
 
@@ -120,6 +122,95 @@ class CondDenoiser(nn.Module):
         for block in self.blocks:
             h = block(h, emb)
         return self.out(h)
+
+
+def token_condition(text_tower, tokens: Tensor) -> Tensor:
+    """The condition of a :class:`CrossAttnDenoiser`: the text tower's per-token outputs
+    ``(B, L, W)`` (``TextTower.token_features``) with the padding positions set to zero,
+    flattened to ``(B, L * W)``, so that it passes through condition dropout and guidance
+    exactly as a pooled embedding does. tokens: int64 ``(B, L)``."""
+    h, pad = text_tower.token_features(tokens)
+    return h.masked_fill(pad.unsqueeze(-1), 0.0).flatten(1)
+
+
+class CrossAttnDenoiser(CondDenoiser):
+    """A :class:`CondDenoiser` that also reads the caption word by word: after every FiLM
+    block, a :class:`~genmodels_course.cross_attention.CrossAttention` layer lets each
+    latent position attend over the caption's token features (Stable Diffusion's way of
+    conditioning; Rombach et al. 2022). The FiLM path gets the mean of the token features.
+
+    c: ``(B, context_len * context_dim)`` from :func:`token_condition` (rows of zeros are
+    padding); ``None`` is the learned null caption, ``context_len`` learned tokens.
+    """
+
+    def __init__(self, in_channels: int = 4, width: int = 64, blocks: int = 4,
+                 context_dim: int = 64, context_len: int = 12, emb_dim: int = 128,
+                 heads: int = 4, head_dim: int = 16):
+        if min(context_dim, context_len) < 1:
+            raise ValueError("context_dim and context_len must be positive integers")
+        super().__init__(in_channels, width, blocks, context_len * context_dim, emb_dim)
+        self.context_dim, self.context_len = context_dim, context_len
+        self.cond = nn.Sequential(nn.Linear(context_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        # the null caption must not read as padding (all-zero tokens): start it small, not 0
+        self.null = nn.Parameter(torch.randn(context_len * context_dim) * 0.02)
+        self.attn = nn.ModuleList(CrossAttention(width, context_dim, heads, head_dim)
+                                  for _ in range(blocks))
+
+    def context(self, c: Tensor) -> tuple[Tensor, Tensor]:
+        """``c`` ``(B, L * W)`` -> token features ``(B, L, W)`` and padding mask ``(B, L)``."""
+        ctx = c.view(len(c), self.context_len, self.context_dim)
+        pad = (ctx == 0).all(-1)
+        if bool(pad.all(-1).any()):
+            raise ValueError("a caption condition is all padding (zeros): build c with "
+                             "token_condition, or pass None for the null caption")
+        return ctx, pad
+
+    def forward(self, x: Tensor, t: Tensor, c: Tensor | None = None) -> Tensor:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"x must have shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        if not isinstance(t, Tensor) or t.shape != (x.shape[0],):
+            raise ValueError(f"t must be an int64 tensor of shape ({x.shape[0]},)")
+        if c is None:
+            c = self.null.expand(x.shape[0], -1)
+        if c.shape != (x.shape[0], self.cond_dim):
+            raise ValueError(f"c must have shape ({x.shape[0]}, {self.cond_dim}) = (B, context_len * "
+                             f"context_dim), got {tuple(c.shape)}")
+        ctx, pad = self.context(c.to(x.dtype))
+        keep = (~pad).unsqueeze(-1).to(x.dtype)
+        pooled = (ctx * keep).sum(1) / keep.sum(1)
+        emb = self.time(t) + self.cond(pooled)
+        h = self.stem(x)
+        for block, attn in zip(self.blocks, self.attn):
+            h = attn(block(h, emb), ctx, pad)
+        return self.out(h)
+
+
+class CondUNet(nn.Module):
+    """Text-to-image in pixel space: chapter 7's :class:`~genmodels_course.nn.UNet` with
+    the caption embedding ``c`` ``(B, cond_dim)`` mapped by an MLP and added to its time
+    embedding, which every residual block turns into a per-channel shift. ``c=None`` is
+    the learned null caption, as in :class:`CondDenoiser`, so guidance works unchanged.
+
+    x: ``(B, in_channels, H, W)``, H and W divisible by ``2 ** (len(channels) - 1)``."""
+
+    def __init__(self, in_channels: int = 1, channels=(16, 32, 32), t_dim: int = 64,
+                 cond_dim: int = 64, blocks: int = 1):
+        super().__init__()
+        if cond_dim < 1:
+            raise ValueError("cond_dim must be a positive integer")
+        self.in_channels, self.cond_dim = in_channels, cond_dim
+        self.unet = UNet(in_channels, channels, blocks=blocks, t_dim=t_dim)
+        self.cond = nn.Sequential(nn.Linear(cond_dim, t_dim), nn.SiLU(), nn.Linear(t_dim, t_dim))
+        self.null = nn.Parameter(torch.zeros(cond_dim))
+
+    def forward(self, x: Tensor, t: Tensor, c: Tensor | None = None) -> Tensor:
+        if c is None:
+            c = self.null.expand(x.shape[0], -1)
+        if not isinstance(c, Tensor) or c.shape != (x.shape[0], self.cond_dim):
+            raise ValueError(f"c must have shape ({x.shape[0]}, {self.cond_dim}), got "
+                             f"{tuple(getattr(c, 'shape', ()))}")
+        # unit CLIP vectors rescaled to unit variance, as in CondDenoiser
+        return self.unet(x, t, extra=self.cond(c.to(x.dtype) * math.sqrt(self.cond_dim)))
 
 
 def guided_eps(model: CondDenoiser, x: Tensor, t: Tensor, c: Tensor, w: float) -> Tensor:

@@ -165,7 +165,9 @@ class UNet(nn.Module):
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
 
-    def forward(self, x, t):
+    def forward(self, x, t, extra=None):
+        """``extra``: an optional ``(B, t_dim)`` embedding added to the time embedding (a
+        condition, as in ``guidance.CondUNet``)."""
         f = 2 ** (len(self.channels) - 1)
         if x.ndim != 4 or x.shape[1] != self.in_channels or x.shape[2] % f or x.shape[3] % f:
             raise ValueError(f"x must have shape (B, {self.in_channels}, H, W) with H and W divisible by {f}, "
@@ -173,6 +175,11 @@ class UNet(nn.Module):
         if not isinstance(t, torch.Tensor) or t.shape != (x.shape[0],):
             raise ValueError(f"t must be an int64 tensor of shape ({x.shape[0]},)")
         temb = self.time(t)
+        if extra is not None:
+            if extra.shape != temb.shape:
+                raise ValueError(f"extra must have shape {tuple(temb.shape)} (B, t_dim), got "
+                                 f"{tuple(extra.shape)}")
+            temb = temb + extra
         h = self.stem(x)
         hs = [h]
         for i, level in enumerate(self.down):

@@ -344,7 +344,7 @@ _CLIP_BENCHMARK = {
 #: reached 0.57 / 0.84 prompt agreement at 3,000 / 10,000 steps, w = 3, in a cpu run)
 _CLIP_WEIGHTS = dict(n_train=30_000, clip_steps=2_000, ae_steps=1_500, ldm_steps=20_000,
                      ldm_width=48, ldm_blocks=4, ema_decay=0.999, sweep_n=100, ddim_steps=25,
-                     n_compose=100)
+                     n_compose=100, pix_steps=10_000, curve_every=1_000, curve_n=10)
 
 
 def clip(profile: str | None = None, benchmark: bool = False,
@@ -355,21 +355,26 @@ def clip(profile: str | None = None, benchmark: bool = False,
     ``n_train``/``n_test``: images from each data set; ``clip_*``: the contrastive model;
     ``ae_*``: the autoencoder to ``latent_channels`` x 7 x 7; ``ldm_*``: the FiLM denoiser
     on the latents; ``p_uncond``: condition dropout; ``sweep_ws``: the guidance scales of
-    the sweep, each on ``sweep_n`` samples per digit; ``heldout``: (class, attribute, code)
+    the sweep, each on ``sweep_n`` samples per digit; ``pix_*``: the pixel-space U-Net
+    (``benchmarks/08_... --denoiser pixel``); ``curve_every``/``curve_n``: the benchmark's
+    learning curve (agreement at w = 3 on ``curve_n`` samples per digit); ``heldout``: (class, attribute, code)
     combinations removed from every training set (section 8.7).
     ``weights=True``: the sizes of the shipped models instead (``_CLIP_WEIGHTS``).
     """
     cfg = _chapter(profile, benchmark, _CLIP_BENCHMARK, runtime.pick(
         quick=dict(n_train=1_500, n_test=500, clip_steps=60, ae_steps=80, ldm_steps=150,
                    ldm_width=32, ldm_blocks=3, sweep_ws=(0.0, 1.0, 3.0), sweep_n=8,
-                   ddim_steps=15, n_compose=16, ema_decay=0.9),
+                   ddim_steps=15, n_compose=16, ema_decay=0.9, pix_steps=30, curve_every=150,
+                   curve_n=2),
         cpu=dict(n_train=10_000, n_test=2_000, clip_steps=500, ae_steps=600, ldm_steps=3_000,
                  ldm_width=48, ldm_blocks=4, sweep_ws=(0.0, 1.0, 2.0, 3.0, 5.0), sweep_n=20,
-                 ddim_steps=25, n_compose=50, ema_decay=0.99),
+                 ddim_steps=25, n_compose=50, ema_decay=0.99, pix_steps=1_000, curve_every=1_000,
+                 curve_n=5),
         gpu=dict(n_train=None, n_test=10_000, clip_steps=3_000, ae_steps=3_000,
                  ldm_steps=8_000, ldm_width=96, ldm_blocks=4,
                  sweep_ws=(0.0, 1.0, 2.0, 3.0, 5.0, 8.0), sweep_n=100, ddim_steps=50,
-                 n_compose=200, ema_decay=0.999),
+                 n_compose=200, ema_decay=0.999, pix_steps=8_000, curve_every=1_000,
+                 curve_n=20),
         clip_batch=128,
         image_width=16,
         embed_dim=64,
@@ -380,6 +385,9 @@ def clip(profile: str | None = None, benchmark: bool = False,
         ae_width=16,
         latent_channels=4,
         ldm_batch=64,
+        pix_channels=(16, 32, 32),  # the pixel-space U-Net: chapter 7's cpu size
+        pix_t_dim=64,
+        pix_batch=64,
         p_uncond=0.1,
         T=1000,
         lr=1e-3,
