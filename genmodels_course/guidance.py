@@ -165,7 +165,7 @@ class CrossAttnDenoiser(CondDenoiser):
                              "token_condition, or pass None for the null caption")
         return ctx, pad
 
-    def forward(self, x: Tensor, t: Tensor, c: Tensor | None = None) -> Tensor:
+    def _run(self, x: Tensor, t: Tensor, c: Tensor | None, keep_weights: bool):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"x must have shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
         if not isinstance(t, Tensor) or t.shape != (x.shape[0],):
@@ -179,10 +179,22 @@ class CrossAttnDenoiser(CondDenoiser):
         keep = (~pad).unsqueeze(-1).to(x.dtype)
         pooled = (ctx * keep).sum(1) / keep.sum(1)
         emb = self.time(t) + self.cond(pooled)
-        h = self.stem(x)
+        h, weights = self.stem(x), []
         for block, attn in zip(self.blocks, self.attn):
-            h = attn(block(h, emb), ctx, pad)
-        return self.out(h)
+            if keep_weights:
+                h, a = attn(block(h, emb), ctx, pad, return_weights=True)
+                weights.append(a)
+            else:
+                h = attn(block(h, emb), ctx, pad)
+        return self.out(h), weights
+
+    def forward(self, x: Tensor, t: Tensor, c: Tensor | None = None) -> Tensor:
+        return self._run(x, t, c, keep_weights=False)[0]
+
+    def attention_maps(self, x: Tensor, t: Tensor, c: Tensor | None = None) -> list[Tensor]:
+        """The cross-attention weights of every layer in one call of the network: a list of
+        ``blocks`` tensors ``(B, heads, H * W, L)`` (zero on padding tokens)."""
+        return self._run(x, t, c, keep_weights=True)[1]
 
 
 class CondUNet(nn.Module):

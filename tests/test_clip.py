@@ -318,6 +318,89 @@ def test_training_steps_use_the_function_they_are_given():
     assert "tau" in logs
 
 
+def _caption_condition(tokens, width=16):
+    with gm.runtime.seeded(4):
+        tower = CL.TextTower(len(C.Tokenizer.for_captions()), width=width, layers=1, heads=2,
+                             length=tokens.shape[1], embed_dim=8)
+    return tower, G.token_condition(tower, tokens)
+
+
+def test_token_condition_zeroes_padding_and_flattens():
+    tok = C.Tokenizer.for_captions()
+    tokens = tok.encode(["handwritten seven", "a thick small digit two leaning left"], 12)
+    tower, c = _caption_condition(tokens)
+    assert c.shape == (2, 12 * 16)
+    rows = c.view(2, 12, 16)
+    pad = tokens == 0
+    assert pad.any() and bool((rows[pad] == 0).all()) and bool((rows[~pad] != 0).any(-1).all())
+    h, _ = tower.token_features(tokens)
+    torch.testing.assert_close(rows[~pad], h[~pad])
+
+
+def test_cross_attention_denoiser_reads_words_and_ignores_padding():
+    tok = C.Tokenizer.for_captions()
+    tokens = tok.encode(["handwritten seven", "handwritten two", "a thin large digit one"], 12)
+    _, c = _caption_condition(tokens)
+    with gm.runtime.seeded(5):
+        net = G.CrossAttnDenoiser(4, width=16, blocks=2, context_dim=16, context_len=12, emb_dim=32)
+    x, t = torch.randn(3, 4, 7, 7, generator=_g(16)), torch.tensor([0, 50, 999])
+    assert torch.equal(net(x, t, c), torch.zeros(3, 4, 7, 7))  # zero-initialised output
+    _wake(net)
+    out = net(x, t, c)
+    assert out.shape == x.shape and not torch.allclose(out[0], net(x, t, c.roll(1, 0))[0])
+    # the weights of every layer are zero on padding tokens and sum to one over the words
+    ctx, pad = net.context(c)
+    with torch.no_grad():
+        maps = net.attention_maps(x, t, c)
+        h = net.stem(x)
+        emb = net.time(t) + net.cond((ctx * (~pad)[..., None]).sum(1) / (~pad).sum(1, keepdim=True))
+        _, a = net.attn[0](net.blocks[0](h, emb), ctx, pad, return_weights=True)
+    assert len(maps) == 2 and maps[1].shape == (3, 4, 49, 12)
+    torch.testing.assert_close(maps[0], a)
+    for a in maps:
+        assert float(a[pad[:, None, None, :].expand_as(a)].abs().max()) == 0.0
+        torch.testing.assert_close(a.sum(-1), torch.ones_like(a.sum(-1)))
+    # the null caption is a learned sequence of tokens, none of them padding
+    assert net(x, t, None).shape == x.shape and not bool(net.context(net.null[None])[1].any())
+    with pytest.raises(ValueError, match="all padding"):
+        net(x, t, torch.zeros_like(c))
+    with pytest.raises(ValueError, match="context_len"):
+        net(x, t, c[:, :-1])
+    # condition dropout and the guided estimate treat the flattened tokens like any condition
+    step = G.make_cfg_step(net, D.NoiseSchedule.linear(100), p_uncond=0.5, generator=_g(17))
+    loss = step((torch.randn(3, 4, 7, 7, generator=_g(18)), torch.stack([c, c.roll(1, 0)], 1)))
+    loss.backward()
+    assert net.null.grad.abs().sum() > 0 and net.attn[1].to_k.weight.grad.abs().sum() > 0
+    torch.testing.assert_close(G.guided_eps(net, x, t, c, 0.0), net(x, t, None))
+    torch.testing.assert_close(G.guided_eps(net, x, t, c, 2.0),
+                               G.cfg_combine(net(x, t, None), net(x, t, c), 2.0))
+
+
+def test_pixel_unet_adds_the_caption_to_the_time_embedding():
+    with gm.runtime.seeded(6):
+        net = G.CondUNet(1, channels=(8, 16), t_dim=16, cond_dim=8)
+    x, t = torch.randn(2, 1, 28, 28, generator=_g(19)), torch.tensor([3, 700])
+    c = F.normalize(torch.randn(2, 8, generator=_g(20)), dim=1)
+    assert torch.equal(net(x, t, c), torch.zeros_like(x))  # zero-initialised output
+    _wake(net)
+    extra = net.cond(c * math.sqrt(8))
+    torch.testing.assert_close(net(x, t, c), net.unet(x, t, extra=extra))
+    assert not torch.allclose(net(x, t, c), net.unet(x, t))
+    torch.testing.assert_close(net(x, t, None), net(x, t, net.null.expand(2, -1)))
+    torch.testing.assert_close(net.unet(x, t, extra=torch.zeros(2, 16)), net.unet(x, t))
+    with pytest.raises(ValueError, match="extra must"):
+        net.unet(x, t, extra=torch.zeros(2, 15))
+    with pytest.raises(ValueError, match="c must"):
+        net(x, t, c[:, :7])
+    with pytest.raises(ValueError, match="divisible"):
+        net(torch.randn(2, 1, 27, 27), t, c)
+    schedule = D.NoiseSchedule.linear(100)
+    x_T = torch.randn(2, 1, 28, 28, generator=_g(21))
+    a = G.guided_sample(net, c, x_T.shape, schedule, w=0.0, steps=4, x_T=x_T)
+    b = G.guided_sample(net, c.flip(0), x_T.shape, schedule, w=0.0, steps=4, x_T=x_T)
+    torch.testing.assert_close(a, b)
+
+
 # ------------------------------------------------------------------ the latent autoencoder
 def test_latent_autoencoder_shapes_scale_and_errors():
     with gm.runtime.seeded(0):
