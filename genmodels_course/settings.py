@@ -23,16 +23,18 @@ __all__ = ["tour", "classic", "latent", "vae", "flows", "gan", "translation", "d
 
 
 def _chapter(profile: str | None, benchmark: bool, overrides: dict | None,
-             settings: runtime.Settings) -> runtime.Settings:
-    """Apply a chapter's benchmark overrides (exactly the named profile's, no cpu base)."""
+             shipped: dict | None, settings: runtime.Settings) -> runtime.Settings:
+    """Apply a chapter's benchmark overrides (exactly the named profile's, no cpu base),
+    then, where ``shipped`` is given, the sizes of its shipped weights."""
     if benchmark and overrides:
         settings.update(overrides[profile or runtime.profile()])
+    settings.update(shipped or {})
     return settings
 
 
 def tour(profile: str | None = None, benchmark: bool = False) -> runtime.Settings:
     """Chapter 0 (``notebooks/00_tour.ipynb``): an MLP classifier on MNIST."""
-    return _chapter(profile, benchmark, None, runtime.pick(
+    return _chapter(profile, benchmark, None, None, runtime.pick(
         quick=dict(n_train=2_000, steps=150),
         cpu=dict(n_train=20_000, steps=1_500),
         gpu=dict(n_train=None, steps=3_000),  # None: the whole training set
@@ -49,7 +51,7 @@ def classic(profile: str | None = None, benchmark: bool = False) -> runtime.Sett
     ``mnist_sizes``, ``digits_sizes``: the training-set sizes of the learning curves,
     each averaged over ``seeds``; ``missing``: the fractions of hidden test pixels.
     """
-    return _chapter(profile, benchmark, None, runtime.pick(
+    return _chapter(profile, benchmark, None, None, runtime.pick(
         quick=dict(n_train=3_000, n_test=1_000, mnist_sizes=[10, 30, 100, 300, 1_000],
                    digits_sizes=[10, 30, 100, 300, 1_000], seeds=[0, 1], lr_iter=100),
         cpu=dict(n_train=20_000, n_test=5_000,
@@ -77,7 +79,7 @@ def latent(profile: str | None = None, benchmark: bool = False) -> runtime.Setti
     share ``dae_mask``); ``bench_z``: the latent sizes that the benchmark compares;
     ``min_pixel_std``: pixels that vary less are left out of the density comparisons.
     """
-    return _chapter(profile, benchmark, None, runtime.pick(
+    return _chapter(profile, benchmark, None, None, runtime.pick(
         quick=dict(n_train=2_000, n_test=500, hidden=(256,), ae_steps=300, dae_steps=300,
                    vae_steps=300, fa_iters=20, gmm_ks=(1, 2, 5, 10), gmm_iters=25,
                    n_samples=500, nmf_n=1_000),
@@ -122,7 +124,8 @@ def vae(profile: str | None = None, benchmark: bool = False,
     and collapse experiments; ``gauss_steps``: each Gaussian-decoder VAE of section 3.11
     (``side_hidden`` wide); ``iwae_ks``: the K of the IWAE bounds, on ``iwae_n`` test images.
     """
-    cfg = _chapter(profile, benchmark, _VAE_BENCHMARK, runtime.pick(
+    return _chapter(profile, benchmark, _VAE_BENCHMARK,
+                    _VAE_WEIGHTS if weights else None, runtime.pick(
         quick=dict(n_train=3_000, n_test=300, main_steps=300, hidden=(256,), z_dim=16,
                    side_steps=120, side_hidden=(128,), betas=(0.25, 1.0, 4.0),
                    iwae_ks=(1, 10, 100), iwae_n=100, free_bits=0.25, gauss_steps=400),
@@ -142,9 +145,6 @@ def vae(profile: str | None = None, benchmark: bool = False,
         seed=0,
         profile=profile,
     ))
-    if weights:
-        cfg.update(_VAE_WEIGHTS)
-    return cfg
 
 
 # The shipped PixelCNN (`benchmarks/04_autoregressive_flows.py --save-weights`, weights=True):
@@ -166,7 +166,8 @@ def flows(profile: str | None = None, benchmark: bool = False,
     Langevin steps per training step.
     ``weights=True``: the sizes of the shipped PixelCNN instead (``_FLOWS_WEIGHTS``).
     """
-    cfg = _chapter(profile, benchmark, _FLOWS_BENCHMARK, runtime.pick(
+    return _chapter(profile, benchmark, _FLOWS_BENCHMARK,
+                    _FLOWS_WEIGHTS if weights else None, runtime.pick(
         quick=dict(n_train=2_000, n_test=200, pcnn_channels=16, pcnn_layers=2,
                    pcnn_steps=100, batch=32, n_sample=2, flow2d_steps=300,
                    mflow_steps=40, mflow_layers=4, mflow_hidden=128, ebm_steps=100,
@@ -192,9 +193,6 @@ def flows(profile: str | None = None, benchmark: bool = False,
         seed=0,
         profile=profile,
     ))
-    if weights:
-        cfg.update(_FLOWS_WEIGHTS)
-    return cfg
 
 
 _FLOWS_BENCHMARK = {
@@ -236,7 +234,8 @@ def gan(profile: str | None = None, benchmark: bool = False,
     the test images it is scored on; ``n_shipped``: samples drawn from the shipped DCGAN.
     ``weights=True``: the sizes of the shipped DCGAN instead (``_GAN_WEIGHTS``).
     """
-    cfg = _chapter(profile, benchmark, _GAN_BENCHMARK, runtime.pick(
+    return _chapter(profile, benchmark, _GAN_BENCHMARK,
+                    _GAN_WEIGHTS if weights else None, runtime.pick(
         quick=dict(steps_2d=200, hidden=64, batch_size=128, sweep_steps=100, cmp_steps=100,
                    seeds=1, d_only_steps=40, dcgan_steps=40, width=16, n_train=2_000, n_fd=0,
                    probe_sizes=(100,), probe_test=500, n_shipped=200),
@@ -251,9 +250,6 @@ def gan(profile: str | None = None, benchmark: bool = False,
         seed=0,
         profile=profile,
     ))
-    if weights:
-        cfg.update(_GAN_WEIGHTS)
-    return cfg
 
 
 def translation(profile: str | None = None, benchmark: bool = False) -> runtime.Settings:
@@ -267,7 +263,7 @@ def translation(profile: str | None = None, benchmark: bool = False) -> runtime.
     experiment (Pix2Pix on ``dn_n`` noisy/clean pairs, CycleGAN on ``dn_n`` noisy and
     ``dn_n`` other clean digits, ``dn_steps`` steps each, noise std ``dn_sigma``).
     """
-    return _chapter(profile, benchmark, None, runtime.pick(
+    return _chapter(profile, benchmark, None, None, runtime.pick(
         quick=dict(size=32, n_facades=64, n_test=16, p2p_steps=15, p2p_width=8, p2p_depth=4,
                    p2p_d_layers=1, p2p_batch=8, n_mnist=1_000, n_usps=1_000, cyc_steps=15,
                    cyc_width=8, cyc_batch=16, clf_steps=20, dn_n=500, dn_steps=10),
@@ -318,7 +314,8 @@ def diffusion(profile: str | None = None, benchmark: bool = False,
     ``gan_*``, ``latent_steps``: the models of the comparison table.
     ``weights=True``: the sizes of the shipped U-Net instead (``_DIFFUSION_WEIGHTS``).
     """
-    cfg = _chapter(profile, benchmark, _DIFFUSION_BENCHMARK, runtime.pick(
+    return _chapter(profile, benchmark, _DIFFUSION_BENCHMARK,
+                    _DIFFUSION_WEIGHTS if weights else None, runtime.pick(
         quick=dict(roll_steps=1_500, roll_batch=256, roll_n_samples=500, roll_ema=0.98,
                    img_n_train=2_000, img_channels=(8, 16, 16), img_t_dim=32, img_steps=25,
                    img_batch=16, fashion_steps=10, n_ddpm=1, n_fd=32, n_shipped=16, fashion_fd=False,
@@ -338,9 +335,6 @@ def diffusion(profile: str | None = None, benchmark: bool = False,
         seed=0,
         profile=profile,
     ))
-    if weights:
-        cfg.update(_DIFFUSION_WEIGHTS)
-    return cfg
 
 
 _CLIP_BENCHMARK = {
@@ -374,7 +368,8 @@ def clip(profile: str | None = None, benchmark: bool = False,
     combinations removed from every training set (section 8.7).
     ``weights=True``: the sizes of the shipped models instead (``_CLIP_WEIGHTS``).
     """
-    cfg = _chapter(profile, benchmark, _CLIP_BENCHMARK, runtime.pick(
+    return _chapter(profile, benchmark, _CLIP_BENCHMARK,
+                    _CLIP_WEIGHTS if weights else None, runtime.pick(
         quick=dict(n_train=1_500, n_test=500, clip_steps=60, ae_steps=80, ldm_steps=150,
                    ldm_width=32, ldm_blocks=3, sweep_ws=(0.0, 1.0, 3.0), sweep_n=8,
                    ddim_steps=15, n_compose=16, ema_decay=0.9, pix_steps=30, curve_every=150,
@@ -408,9 +403,6 @@ def clip(profile: str | None = None, benchmark: bool = False,
         seed=0,
         profile=profile,
     ))
-    if weights:
-        cfg.update(_CLIP_WEIGHTS)
-    return cfg
 
 
 #: notebook (and benchmark) file stem -> the name of its function here
