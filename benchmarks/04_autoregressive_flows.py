@@ -19,12 +19,14 @@ With ``--save-weights`` it trains the shipped PixelCNN instead (``settings.flows
 64 channels, 8 blocks, all of MNIST, a cosine-decayed learning rate; no MNIST flow), rounds
 it to fp16, measures the rounded model on the whole test set and writes ``pixelcnn_mnist``
 with its manifest into ``genmodels_course/shipped/``; ``--remeasure`` measures the shipped
-one again.
+one again. ``--model glow`` does the same for the multi-scale flow of ``gm.glow``
+(``glow_mnist``: its test bits/dim on all 10,000 images, one dequantisation).
 
 Usage::
 
     GENMODELS_DATA=/path/to/data python benchmarks/04_autoregressive_flows.py --profile cpu
     python benchmarks/04_autoregressive_flows.py --profile cpu --save-weights  # ~1 hour
+    python benchmarks/04_autoregressive_flows.py --profile cpu --save-weights --model glow
 """
 from __future__ import annotations
 
@@ -38,9 +40,93 @@ from _common import command_line, setup  # benchmarks/_common.py
 from genmodels_course import settings  # the sizes, shared with the notebook
 
 
+def _model_option(parser) -> None:
+    parser.add_argument("--model", choices=("pixelcnn", "glow"), default="pixelcnn",
+                        help="with --save-weights/--remeasure: which model to ship (glow: the "
+                             "multi-scale flow of gm.glow; --steps then sets glow_steps)")
+
+
+def glow_run(args, profile: str, s, argv=None) -> dict:
+    """Train (or, with --remeasure, load) the multi-scale flow; measure bits/dim on the
+    test images; with --save-weights ship it as ``glow_mnist``."""
+    import torch
+
+    import genmodels_course as gm
+    from genmodels_course import glow
+
+    t0, dev = time.time(), gm.runtime.device()
+    x_train, _ = gm.data.load_mnist(train=True, n=s["n_train"])
+    x_test, _ = gm.data.load_mnist(train=False, n=s["n_test"])
+    config = glow.GlowConfig(levels=s["glow_levels"], steps=s["glow_depth"], hidden=s["glow_hidden"])
+    curve = []
+    if args.remeasure:
+        flow, meta = gm.weights.load("glow_mnist", device=dev)
+        train_s, loss_last = meta["wall_time_s"], None
+    else:
+        flow = glow.Glow(config, seed=args.seed).to(dev)
+        opt = torch.optim.Adam(flow.parameters(), lr=s["lr"])
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, s["glow_steps"])
+        g_deq = gm.runtime.generator(args.seed + 1)
+        every = max(1, s["glow_steps"] // 10)
+
+        def step(batch, i):
+            y, log_det = glow.dequantize_logit(batch[0].to(dev), g_deq)
+            loss = -(flow.log_prob(y) + log_det).mean() / 784  # nats per pixel
+            if (i + 1) % every == 0:
+                curve.append(dict(step=i + 1, train_s=round(time.time() - start, 1),
+                                  test_bpd_1000=round(glow.image_bits_per_dim(
+                                      flow, x_test[:1000].to(dev), gm.runtime.generator(5)), 4)))
+                flow.train()
+                print(json.dumps(curve[-1]), file=sys.stderr, flush=True)
+            return loss
+
+        start = time.time()
+        hist = gm.train.fit(flow, step, gm.data.Batches(x_train, batch_size=s["glow_batch"], seed=args.seed),
+                            optimizer=opt, scheduler=sched, steps=s["glow_steps"], amp=False, grad_clip=50.0,
+                            desc="Glow MNIST", progress=sys.stderr.isatty(), log_every=50)
+        train_s, loss_last = time.time() - start, hist.mean("loss", last=10)
+        if args.save_weights:  # measure what ships: the weights rounded to fp16
+            with torch.no_grad():
+                for p in flow.parameters():
+                    p.copy_(p.half().float())
+    bpd = glow.image_bits_per_dim(flow, x_test.to(dev), gm.runtime.generator(22))
+    t = time.time()
+    with torch.no_grad():
+        flow.sample(100, temperature=0.8, generator=gm.runtime.generator(7, dev))
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    result = dict(chapter="04_autoregressive_flows", model="glow", profile=profile, device=str(dev),
+                  torch_threads=torch.get_num_threads(), n_train=int(x_train.shape[0]),
+                  n_test=int(x_test.shape[0]), glow_steps=s["glow_steps"], config=dataclasses.asdict(config),
+                  train_s=round(train_s, 1),
+                  train_loss_last=None if loss_last is None else round(loss_last, 4),
+                  test_bits_per_dim=round(bpd, 4), curve=curve,
+                  sample_s_per_image=round((time.time() - t) / 100, 6), wall_s=round(time.time() - t0, 1))
+    numbers = {"test_bits_per_dim": result["test_bits_per_dim"], "n_test": result["n_test"],
+               "sample_s_per_image": result["sample_s_per_image"]}
+    if args.remeasure:
+        gm.weights.update_metrics("glow_mnist", numbers, command=command_line(argv))
+    elif args.save_weights:
+        result["weights"] = gm.weights.save(
+            "glow_mnist", flow, builder="genmodels_course.glow:Glow",
+            config_class="genmodels_course.glow:GlowConfig", config=dataclasses.asdict(config),
+            command=command_line(argv), profile=profile, machine=gm.weights.describe_machine(),
+            wall_time_s=train_s, steps=s["glow_steps"], metrics=numbers,
+            training={"batch_size": s["glow_batch"], "lr": s["lr"], "schedule": "cosine to 0",
+                      "grad_clip": 50.0, "seed": args.seed},
+            data=f"uniformly dequantised MNIST, logit with alpha 0.05 ({int(x_train.shape[0]):,} "
+                 "training images)")["file"]
+    print(json.dumps(result))
+    return result
+
+
 def main(argv=None) -> dict:
     args, profile, s = setup(__doc__.splitlines()[0], settings.flows, argv,
-                             steps_key="pcnn_steps")
+                             steps_key="pcnn_steps", add_arguments=_model_option)
+    if args.model == "glow":
+        if args.steps is not None:
+            s["glow_steps"] = args.steps
+        return glow_run(args, profile, s, argv)
 
     import torch
 

@@ -147,12 +147,12 @@ def vae(profile: str | None = None, benchmark: bool = False,
     ))
 
 
-# The shipped PixelCNN (`benchmarks/04_autoregressive_flows.py --save-weights`, weights=True):
-# wider and deeper than the cpu profile's (64 channels, 8 blocks), on all of MNIST, with a
-# cosine-decayed learning rate; measured on the whole binarised test set. The flows are
-# not part of it (mflow_steps=0).
+# The shipped PixelCNN (`benchmarks/04_... --save-weights`, weights=True): 64 channels, 8
+# blocks, all of MNIST, a cosine-decayed learning rate, the whole binarised test set; no
+# MLP flow (mflow_steps=0). `--model glow` trains the shipped multi-scale flow instead.
 _FLOWS_WEIGHTS = dict(n_train=None, n_test=10_000, pcnn_channels=64, pcnn_layers=8,
-                      pcnn_steps=3_600, batch=32, lr=2e-3, n_sample=4, mflow_steps=0)
+                      pcnn_steps=3_600, batch=32, lr=2e-3, n_sample=4, mflow_steps=0,
+                      glow_steps=7_000)
 
 
 def flows(profile: str | None = None, benchmark: bool = False,
@@ -163,7 +163,7 @@ def flows(profile: str | None = None, benchmark: bool = False,
     test NLL, ``n_sample`` images drawn pixel by pixel); ``flow2d_*``: the RealNVP on two
     moons; ``mflow_*``: the RealNVP on dequantised MNIST (``mflow_steps = 0`` skips it);
     ``ebm_*``: the energy MLP trained by contrastive divergence with ``langevin_steps``
-    Langevin steps per training step.
+    Langevin steps per training step; ``glow_*``: the multi-scale flow (``gm.glow``).
     ``weights=True``: the sizes of the shipped PixelCNN instead (``_FLOWS_WEIGHTS``).
     """
     return _chapter(profile, benchmark, _FLOWS_BENCHMARK,
@@ -171,16 +171,17 @@ def flows(profile: str | None = None, benchmark: bool = False,
         quick=dict(n_train=2_000, n_test=200, pcnn_channels=16, pcnn_layers=2,
                    pcnn_steps=100, batch=32, n_sample=2, flow2d_steps=300,
                    mflow_steps=40, mflow_layers=4, mflow_hidden=128, ebm_steps=100,
-                   langevin_steps=15),
+                   langevin_steps=15, glow_steps=30),
         cpu=dict(n_train=20_000, n_test=1_000, pcnn_channels=32, pcnn_layers=3,
                  pcnn_steps=800, batch=32, n_sample=4, flow2d_steps=2_000,
                  mflow_steps=800, mflow_layers=6, mflow_hidden=256, ebm_steps=500,
-                 langevin_steps=30),
+                 langevin_steps=30, glow_steps=400),
         gpu=dict(n_train=None, n_test=10_000, pcnn_channels=64, pcnn_layers=6,
                  pcnn_steps=4_000, batch=64, n_sample=16, flow2d_steps=5_000,
                  mflow_steps=6_000, mflow_layers=8, mflow_hidden=512, ebm_steps=1_500,
-                 langevin_steps=40),
+                 langevin_steps=40, glow_steps=8_000),
         lr=1e-3,
+        glow_levels=2, glow_depth=8, glow_hidden=64, glow_batch=64,  # the multi-scale flow
         flow2d_layers=8,
         flow2d_hidden=64,
         flow2d_batch=256,
