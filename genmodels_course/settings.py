@@ -151,7 +151,7 @@ def vae(profile: str | None = None, benchmark: bool = False,
 # blocks, all of MNIST, a cosine-decayed learning rate, the whole binarised test set; no
 # MLP flow (mflow_steps=0). `--model glow` trains the shipped multi-scale flow instead.
 _FLOWS_WEIGHTS = dict(n_train=None, n_test=10_000, pcnn_channels=64, pcnn_layers=8,
-                      pcnn_steps=3_600, batch=32, lr=2e-3, n_sample=4, mflow_steps=0,
+                      pcnn_steps=7_000, batch=32, lr=2e-3, n_sample=4, mflow_steps=0,
                       glow_steps=7_000)
 
 
