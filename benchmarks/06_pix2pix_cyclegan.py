@@ -9,11 +9,14 @@ Prints ONE JSON line with
 * ``usps_accuracy``: the accuracy on the 2,007 USPS test digits (framed as MNIST, see
   ``cyclegan.frame_digits``) of the chapter's classifier trained on raw MNIST
   (``source_only``), on the CycleGAN translations G(MNIST) with the MNIST labels
-  (``cyclegan``) and on the USPS training digits (``target``, the upper bound).
+  (``cyclegan``), on those of a CycleGAN trained with CyCADA's semantic-consistency loss
+  (6.10, weight ``lam_sem``, the source-only classifier frozen as ``f``;
+  ``cyclegan+semantic``) and on the USPS training digits (``target``, the upper bound).
   Anchors (CyCADA, Hoffman et al. 2018, MNIST -> USPS with LeNet): source only 82.2%,
   pixel-level adaptation 95.6%; their preprocessing and training differ from ours;
 * ``labels_kept``: the share of translated MNIST digits that the target classifier reads
-  as their MNIST label (``labels_kept_raw_mnist``: the same for the untranslated digits);
+  as their MNIST label (``labels_kept_semantic``: the same for the semantic translator;
+  ``labels_kept_raw_mnist``: for the untranslated digits);
 * ``denoising_psnr_db``: PSNR against 500 clean MNIST test digits of their noisy versions
   (Gaussian noise of std ``dn_sigma``), of Pix2Pix trained on ``dn_n`` noisy/clean pairs and
   of CycleGAN trained on ``dn_n`` noisy and ``dn_n`` other clean digits;
@@ -27,6 +30,7 @@ Usage::
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -68,14 +72,21 @@ def main(argv=None) -> dict:
     x_ut = cyclegan.frame_digits(x_ut)
     cyc = cyclegan.CycleGANConfig(steps=s.cyc_steps, batch_size=s.cyc_batch, width=s.cyc_width,
                                   lam_cyc=s.lam_cyc, lam_id=s.lam_id, lr=s.cyc_lr, seed=seed)
-    G_xy, _, _, _, _ = cyclegan.train_cyclegan(gm.data.to_tanh_range(x_m), gm.data.to_tanh_range(x_u), cyc,
-                                               progress=False)
-    x_t = torch.cat([gm.data.from_tanh_range(pix2pix.translate(G_xy, gm.data.to_tanh_range(x_m[i:i + 1000])))
-                     for i in range(0, len(x_m), 1000)])
-    accuracy, nets = {}, {}
-    for name, (xs, ys) in {"source_only": (x_m, y_m), "cyclegan": (x_t, y_m), "target": (x_u, y_u)}.items():
+    accuracy, nets, translated = {}, {}, {}
+
+    def score(name, xs, ys):
         nets[name] = cyclegan.train_digit_classifier(xs, ys, s.clf_steps, seed=seed, progress=False)
         accuracy[name] = round(100 * gm.metrics.accuracy(nets[name], x_ut, y_ut), 2)
+
+    score("source_only", x_m, y_m)
+    for name, lam_sem in (("cyclegan", 0.0), ("cyclegan+semantic", s.lam_sem)):
+        G_xy = cyclegan.train_cyclegan(gm.data.to_tanh_range(x_m), gm.data.to_tanh_range(x_u),
+                                       dataclasses.replace(cyc, lam_sem=lam_sem), progress=False,
+                                       classifier=nets["source_only"] if lam_sem else None)[0]
+        translated[name] = torch.cat([gm.data.from_tanh_range(pix2pix.translate(
+            G_xy, gm.data.to_tanh_range(x_m[i:i + 1000]))) for i in range(0, len(x_m), 1000)])
+        score(name, translated[name], y_m)
+    score("target", x_u, y_u)
     # denoising: Pix2Pix on noisy/clean pairs, CycleGAN on noisy digits and other clean ones
     g = torch.Generator().manual_seed(5)
     x_dn, _ = gm.data.load_mnist(train=True, n=2 * s.dn_n, seed=2)
@@ -103,7 +114,9 @@ def main(argv=None) -> dict:
         "torch_threads": torch.get_num_threads(), "seed": seed, "size": s.size,
         "p2p_steps": s.p2p_steps, "cyc_steps": s.cyc_steps, "clf_steps": s.clf_steps,
         "facades": facades, "usps_accuracy": accuracy,
-        "labels_kept": round(100 * gm.metrics.accuracy(nets["target"], x_t, y_m), 2),
+        "labels_kept": round(100 * gm.metrics.accuracy(nets["target"], translated["cyclegan"], y_m), 2),
+        "labels_kept_semantic": round(100 * gm.metrics.accuracy(nets["target"], translated["cyclegan+semantic"],
+                                                                y_m), 2),
         "labels_kept_raw_mnist": round(100 * gm.metrics.accuracy(nets["target"], x_m, y_m), 2),
         "denoising_psnr_db": denoising,
         "wall_s": round(time.time() - start, 1),

@@ -4,7 +4,8 @@ for domain adaptation at the pixel level (CyCADA's pixel step, Hoffman et al. 20
 Two U-Net generators ``G: X -> Y`` and ``F: Y -> X`` and two PatchGAN discriminators
 ``D_X``, ``D_Y``. :func:`make_cyclegan_step` updates both generators on the adversarial
 losses (non-saturating, chapter 5), the cycle-consistency loss (6.7) and the identity
-loss (6.8), weighted as in (6.9), then both discriminators. :func:`train_cyclegan` runs it
+loss (6.8), weighted as in (6.9), optionally CyCADA's semantic-consistency loss (6.10,
+:func:`semantic_consistency_loss`), then both discriminators. :func:`train_cyclegan` runs it
 with ``gm.train.fit``. :func:`train_digit_classifier` is the small classifier of the
 MNIST -> USPS experiment; :func:`frame_digits` the preprocessing (USPS 16x16 framed as MNIST's 28x28).
 """
@@ -19,14 +20,16 @@ from torch import nn
 from .gan import discriminator_loss, generator_loss_nonsaturating
 from .translation import PatchDiscriminator, UNetGenerator, cycle_consistency_loss, identity_loss
 
-__all__ = ["CycleGANConfig", "make_cyclegan_step", "train_cyclegan", "frame_digits", "DigitClassifier",
+__all__ = ["CycleGANConfig", "semantic_consistency_loss", "make_cyclegan_step", "train_cyclegan", "frame_digits", "DigitClassifier",
            "train_digit_classifier"]
 
 
 @dataclasses.dataclass
 class CycleGANConfig:
     """Settings of a CycleGAN run (Zhu et al.: Adam, lr 2e-4, beta1 0.5, lambda_cyc 10,
-    identity weight 0.5 lambda_cyc, instance norm)."""
+    identity weight 0.5 lambda_cyc, instance norm). ``lam_sem > 0`` adds CyCADA's
+    semantic-consistency loss (Hoffman et al. 2018) with that weight; it needs a
+    ``classifier`` passed to :func:`train_cyclegan`."""
 
     steps: int = 1000
     batch_size: int = 32
@@ -39,15 +42,40 @@ class CycleGANConfig:
     dropout: float = 0.0    # CycleGAN uses no dropout
     norm: str = "instance"
     lr: float = 2e-4
+    lam_sem: float = 0.0    # 0: plain CycleGAN
     seed: int = 0
 
 
+def semantic_consistency_loss(classifier: nn.Module, x: torch.Tensor, fake_y: torch.Tensor, y: torch.Tensor,
+                              fake_x: torch.Tensor) -> torch.Tensor:
+    """CyCADA's semantic consistency (6.10): a frozen classifier ``f`` trained on the source
+    domain must give a translation the label it gives the input,
+    ``CE(f(G(x)), argmax f(x)) + CE(f(F(y)), argmax f(y))``, each a mean over its batch.
+    Images in [-1, 1] (the GAN's range); ``f`` takes [0, 1]. The labels are ``f``'s own
+    (no target labels are used); gradients flow into the translations only, not into ``f``."""
+    if fake_y.shape[0] != x.shape[0] or fake_x.shape[0] != y.shape[0]:
+        raise ValueError(f"semantic_consistency_loss: x {tuple(x.shape)} and G(x) {tuple(fake_y.shape)}, "
+                         f"y {tuple(y.shape)} and F(y) {tuple(fake_x.shape)} must pair up")
+    if any(p.requires_grad for p in classifier.parameters()):
+        raise ValueError("semantic_consistency_loss needs a frozen classifier: call "
+                         "classifier.requires_grad_(False) (CyCADA keeps f fixed while G and F train)")
+    with torch.no_grad():
+        label_x = classifier((x + 1) / 2).argmax(1)
+        label_y = classifier((y + 1) / 2).argmax(1)
+    return (nnf.cross_entropy(classifier((fake_y + 1) / 2), label_x)
+            + nnf.cross_entropy(classifier((fake_x + 1) / 2), label_y))
+
+
 def make_cyclegan_step(G, F, D_X, D_Y, opt_g, opt_d, y_batches, cfg: CycleGANConfig,
-                       cycle_loss=cycle_consistency_loss, id_loss=identity_loss):
+                       cycle_loss=cycle_consistency_loss, id_loss=identity_loss, classifier=None):
     """A ``step(batch)`` for ``gm.train.fit(..., manual=True)``: ``batch`` is a tuple whose
     first entry is images of X; a batch of Y comes from ``y_batches.next_batch()`` (the two
     domains are *not* paired). ``cycle_loss`` and ``id_loss`` default to the package's
-    (6.7) and (6.8); pass your own to train with them. Returns detached 0-d tensors."""
+    (6.7) and (6.8); pass your own to train with them. With ``cfg.lam_sem > 0`` the frozen
+    ``classifier`` adds :func:`semantic_consistency_loss`. Returns detached 0-d tensors."""
+    if cfg.lam_sem > 0 and classifier is None:
+        raise ValueError(f"CycleGANConfig.lam_sem={cfg.lam_sem} needs a classifier of the source domain "
+                         "(pass classifier=..., for example cyclegan.train_digit_classifier on it)")
 
     def step(batch):
         x = batch[0]
@@ -59,6 +87,9 @@ def make_cyclegan_step(G, F, D_X, D_Y, opt_g, opt_d, y_batches, cfg: CycleGANCon
         loss_g = loss_adv + cfg.lam_cyc * loss_cyc
         loss_id = id_loss(G, F, x, y) if cfg.lam_id > 0 else torch.zeros((), device=x.device)
         loss_g = loss_g + cfg.lam_id * loss_id
+        loss_sem = (semantic_consistency_loss(classifier, x, fake_y, y, fake_x) if cfg.lam_sem > 0
+                    else torch.zeros((), device=x.device))
+        loss_g = loss_g + cfg.lam_sem * loss_sem
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
@@ -69,17 +100,19 @@ def make_cyclegan_step(G, F, D_X, D_Y, opt_g, opt_d, y_batches, cfg: CycleGANCon
         loss_d.backward()
         opt_d.step()
         return {"loss_g_adv": loss_adv.detach(), "loss_cyc": loss_cyc.detach(), "loss_id": loss_id.detach(),
-                "loss_d": loss_d.detach()}
+                "loss_sem": loss_sem.detach(), "loss_d": loss_d.detach()}
 
     return step
 
 
 def train_cyclegan(x: torch.Tensor, y: torch.Tensor, cfg: CycleGANConfig, progress: bool = True,
-                   cycle_loss=cycle_consistency_loss, id_loss=identity_loss, desc: str = "CycleGAN"):
+                   cycle_loss=cycle_consistency_loss, id_loss=identity_loss, desc: str = "CycleGAN",
+                   classifier: nn.Module | None = None):
     """Train a CycleGAN between unpaired images ``x (N, C, H, W)`` of X and ``y (M, C', H, W)``
     of Y, both in [-1, 1]. Initial weights from a CPU generator seeded with ``cfg.seed``,
-    batches from seeds ``cfg.seed`` and ``cfg.seed + 1``. Returns ``(G, F, D_X, D_Y, history)``,
-    all in eval mode."""
+    batches from seeds ``cfg.seed`` and ``cfg.seed + 1``. ``classifier`` (with ``cfg.lam_sem > 0``):
+    a classifier of X, taking [0, 1], frozen here (eval mode, no gradients) for the semantic
+    loss. Returns ``(G, F, D_X, D_Y, history)``, all in eval mode."""
     from . import data, runtime, train
 
     if x.ndim != 4 or y.ndim != 4 or x.shape[2:] != y.shape[2:]:
@@ -88,6 +121,11 @@ def train_cyclegan(x: torch.Tensor, y: torch.Tensor, cfg: CycleGANConfig, progre
     if min(len(x), len(y)) < cfg.batch_size:
         raise ValueError(f"train_cyclegan needs at least batch_size={cfg.batch_size} images of each domain")
     device = runtime.device()
+    if cfg.lam_sem > 0:
+        if classifier is None:
+            raise ValueError(f"CycleGANConfig.lam_sem={cfg.lam_sem} needs classifier=... (a classifier of the "
+                             "source domain X, such as cyclegan.train_digit_classifier(x_mnist, y_mnist, ...))")
+        classifier = classifier.to(device).eval().requires_grad_(False)
     g_init = torch.Generator().manual_seed(cfg.seed)
     cx, cy = x.shape[1], y.shape[1]
     kw = dict(width=cfg.width, depth=cfg.depth, skips=cfg.skips, dropout=cfg.dropout, norm=cfg.norm,
@@ -101,7 +139,7 @@ def train_cyclegan(x: torch.Tensor, y: torch.Tensor, cfg: CycleGANConfig, progre
     opt_d = torch.optim.Adam([*D_X.parameters(), *D_Y.parameters()], lr=cfg.lr, betas=(0.5, 0.999))
     x_batches = data.Batches(x.to(device), batch_size=cfg.batch_size, seed=cfg.seed)
     y_batches = data.Batches(y.to(device), batch_size=cfg.batch_size, seed=cfg.seed + 1)
-    step = make_cyclegan_step(G, F, D_X, D_Y, opt_g, opt_d, y_batches, cfg, cycle_loss, id_loss)
+    step = make_cyclegan_step(G, F, D_X, D_Y, opt_g, opt_d, y_batches, cfg, cycle_loss, id_loss, classifier)
     nets = nn.ModuleDict({"G": G, "F": F, "D_X": D_X, "D_Y": D_Y})
     history = train.fit(nets, step, x_batches, optimizer={"g": opt_g, "d": opt_d}, manual=True,
                         steps=cfg.steps, desc=desc, progress=progress)

@@ -260,9 +260,9 @@ def translation(profile: str | None = None, benchmark: bool = False) -> runtime.
     without skips) on ``n_facades`` training pairs of ``size`` pixels, scored on ``n_test``
     test pairs; ``cyc_*``: the CycleGAN between ``n_mnist`` MNIST and all 7,291 USPS
     training digits (framed as MNIST); ``clf_steps``: each digit classifier (source only,
-    translated, target) scored on the 2,007 USPS test digits; ``dn_*``: the denoising
-    experiment (Pix2Pix on ``dn_n`` noisy/clean pairs, CycleGAN on ``dn_n`` noisy and
-    ``dn_n`` other clean digits, ``dn_steps`` steps each, noise std ``dn_sigma``).
+    translated, target) scored on the 2,007 USPS test digits (``lam_sem``: the weight of (6.10)
+    in the second CycleGAN); ``dn_*``: the denoising experiment (Pix2Pix on ``dn_n``
+    noisy/clean pairs, CycleGAN on ``dn_n`` noisy and ``dn_n`` other clean digits).
     """
     return _chapter(profile, benchmark, None, None, runtime.pick(
         quick=dict(size=32, n_facades=64, n_test=16, p2p_steps=15, p2p_width=8, p2p_depth=4,
@@ -275,7 +275,7 @@ def translation(profile: str | None = None, benchmark: bool = False) -> runtime.
                  p2p_d_layers=3, p2p_batch=16, n_mnist=None, n_usps=None, cyc_steps=3_000,
                  cyc_width=32, cyc_batch=64, clf_steps=1_500, dn_n=20_000, dn_steps=2_000),
         lam=100.0,  # Pix2Pix: weight of the pixel loss (Isola et al.)
-        lam_cyc=10.0,  # CycleGAN: the cycle weight of Zhu et al.
+        lam_cyc=10.0, lam_sem=1.0,  # CycleGAN: the cycle weight of Zhu et al.; CyCADA's (6.10)
         lam_id=1.0,  # the identity weight: weaker than the paper's lam_cyc / 2 (see the notebook)
         cyc_lr=1e-3,  # CycleGAN's Adam learning rate: 5x the paper's, for runs of minutes
         dn_sigma=0.4,  # denoising: std of the Gaussian noise added to MNIST in [0, 1]

@@ -1,5 +1,6 @@
 """Chapter 6: the U-Net and the PatchGAN, their sizes, the receptive field (6.4) measured by
 gradients, the losses (6.2)-(6.7) against hand computations, the recipes, and the checkers."""
+import dataclasses
 import math
 
 import pytest
@@ -191,6 +192,50 @@ def test_cyclegan_runs_and_uses_the_given_losses():
     assert G(x).shape == x.shape and F(y).shape == y.shape
     with pytest.raises(ValueError, match="same height"):
         cyclegan.train_cyclegan(x, y[:, :, :8, :8], cfg, progress=False)
+
+
+def _frozen_linear_classifier(g, pixels=16, classes=3):
+    f = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(pixels, classes))
+    with torch.no_grad():
+        f[1].weight.copy_(torch.randn(classes, pixels, generator=g))
+        f[1].bias.zero_()
+    return f.requires_grad_(False)
+
+
+def test_semantic_consistency_loss_by_hand():
+    g = _g(11)
+    f = _frozen_linear_classifier(g)
+    x, y = torch.tanh(torch.randn(5, 1, 4, 4, generator=g)), torch.tanh(torch.randn(6, 1, 4, 4, generator=g))
+    gx, fy = torch.tanh(torch.randn(5, 1, 4, 4, generator=g)), torch.tanh(torch.randn(6, 1, 4, 4, generator=g))
+    w = f[1].weight
+    by_hand = 0.0
+    for src, out in ((x, gx), (y, fy)):  # logits of images mapped from [-1, 1] to [0, 1]
+        label = (((src + 1) / 2).flatten(1) @ w.T).argmax(1)
+        logits = ((out + 1) / 2).flatten(1) @ w.T
+        by_hand += (torch.logsumexp(logits, 1) - logits[torch.arange(len(label)), label]).mean()
+    assert torch.allclose(cyclegan.semantic_consistency_loss(f, x, gx, y, fy), by_hand, atol=1e-6)
+    # a translation that keeps the classifier's reading scores lower than one that flips it
+    assert cyclegan.semantic_consistency_loss(f, x, x, y, y) < cyclegan.semantic_consistency_loss(f, x, -x, y, -y)
+    with pytest.raises(ValueError, match="pair up"):
+        cyclegan.semantic_consistency_loss(f, x, gx[:3], y, fy)
+    with pytest.raises(ValueError, match="frozen"):
+        cyclegan.semantic_consistency_loss(f.requires_grad_(True), x, gx, y, fy)
+
+
+def test_cyclegan_with_semantic_loss_trains_generators_not_the_classifier():
+    g = _g(12)
+    x = torch.tanh(torch.randn(8, 1, 12, 12, generator=g))
+    y = torch.tanh(torch.randn(8, 1, 12, 12, generator=g))
+    f = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(144, 3))
+    before = [p.detach().clone() for p in f.parameters()]
+    cfg = cyclegan.CycleGANConfig(steps=3, batch_size=4, width=4, depth=2, d_layers=0, lam_sem=1.0)
+    with pytest.raises(ValueError, match="needs classifier"):
+        cyclegan.train_cyclegan(x, y, cfg, progress=False)
+    G, F, _, _, hist = cyclegan.train_cyclegan(x, y, cfg, progress=False, classifier=f)
+    assert len(hist["loss_sem"]) == 3 and all(v > 0 for v in hist["loss_sem"])
+    assert all(torch.equal(a, b) for a, b in zip(before, f.parameters()))
+    plain = cyclegan.train_cyclegan(x, y, dataclasses.replace(cfg, lam_sem=0.0), progress=False)[0]
+    assert not torch.allclose(plain(x), G(x))  # the semantic term changed the training
 
 
 def test_resize_and_classifier_check_inputs():
