@@ -3,9 +3,16 @@
 Prints ONE JSON line with
 
 * ``facades``: for each Pix2Pix variant of the chapter's ablation (``l1``, ``mse``,
-  ``cgan``, ``l1+cgan``, ``l1+cgan/no-skips``) the L1 distance and the PSNR (dB, images in
-  [-1, 1]) between its translations of the test label maps and the test photographs
-  (``n_test`` pairs at ``size`` pixels);
+  ``cgan``, ``l1+cgan``, ``l1+cgan/no-skips``) the L1 distance, the PSNR (dB, images in
+  [-1, 1]) and the SSIM between its translations of the test label maps and the test
+  photographs (``n_test`` pairs at ``size`` pixels), and two scores by a judge, a U-Net
+  trained to map the training photographs back to their label maps
+  (``pix2pix.judge_scores``): ``fd``, the Frechet distance between the translations and the
+  test photographs on the judge's encoder features, and ``label_l1``, how far the judge's
+  reading of each translation is from the label map it came from. ``real_photos`` holds
+  the same for real photographs: ``fd_floor`` (training vs test photographs, as many as
+  there are test pairs; the judge has seen the training ones, so the floor is
+  flattered a little) and the judge's ``label_l1`` on the test photographs;
 * ``usps_accuracy``: the accuracy on the 2,007 USPS test digits (framed as MNIST, see
   ``cyclegan.frame_digits``) of the chapter's classifier trained on raw MNIST
   (``source_only``), on the CycleGAN translations G(MNIST) with the MNIST labels
@@ -56,14 +63,24 @@ def main(argv=None) -> dict:
     seed = s.seed + args.seed
     lab, photo = gm.data.load_facades("train", n=s.n_facades, size=s.size)
     lab_test, photo_test = gm.data.load_facades("test", n=s.n_test, size=s.size)
-    facades = {}
+    # the judge of the realism scores: a U-Net trained to read real photographs back as label maps
+    judge = pix2pix.train_pix2pix(photo, lab, pix2pix.Pix2PixConfig(
+        steps=s.p2p_steps, batch_size=s.p2p_batch, width=s.p2p_width, depth=s.p2p_depth, loss="l1",
+        lam=s.lam, seed=seed + 1), progress=False)[0]
+    n_floor = min(len(photo), len(photo_test))
+    real = pix2pix.judge_scores(judge, photo_test, photo_test, lab_test)
+    facades = {"real_photos": {"fd_floor": round(pix2pix.judge_fd(judge, photo[:n_floor], photo_test[:n_floor]), 2),
+                               "label_l1": round(real["label_l1"], 4)}}
     for name, change in VARIANTS.items():
         cfg = pix2pix.Pix2PixConfig(steps=s.p2p_steps, batch_size=s.p2p_batch, width=s.p2p_width,
                                     depth=s.p2p_depth, d_layers=s.p2p_d_layers, lam=s.lam, seed=seed, **change)
         G, _, _ = pix2pix.train_pix2pix(lab, photo, cfg, progress=False)
         out = pix2pix.translate(G, lab_test)
+        judged = pix2pix.judge_scores(judge, out, photo_test, lab_test)
         facades[name] = {"l1": round(tr.l1_loss(out, photo_test).item(), 4),
-                         "psnr_db": round(tr.psnr(out, photo_test), 2)}
+                         "psnr_db": round(tr.psnr(out, photo_test), 2),
+                         "ssim": round(gm.metrics.ssim(out, photo_test, data_range=2.0).mean().item(), 4),
+                         "fd": round(judged["fd"], 2), "label_l1": round(judged["label_l1"], 4)}
 
     x_m, y_m = gm.data.load_mnist(train=True, n=s.n_mnist)
     x_u, y_u = gm.data.load_usps(train=True, n=s.n_usps)

@@ -226,6 +226,36 @@ def psnr(x_hat: torch.Tensor, x: torch.Tensor, max_val: float = 1.0) -> torch.Te
     return 10 * torch.log10(max_val ** 2 / mse)
 
 
+def ssim(x_hat: torch.Tensor, x: torch.Tensor, data_range: float = 1.0, window: int = 11,
+         sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03) -> torch.Tensor:
+    """Structural similarity per image (Wang et al. 2004), ``(N,)``: local means, variances
+    and covariance under a Gaussian window (``window`` pixels, std ``sigma``), per channel,
+    at every pixel (the image mirrored at its borders, as torchmetrics does); the index
+    ``(2 mu_a mu_b + C1)(2 s_ab + C2) / ((mu_a^2 + mu_b^2 + C1)(s_a^2 + s_b^2 + C2))`` with
+    ``C1 = (k1 L)^2``, ``C2 = (k2 L)^2``, ``L = data_range`` (1 for [0, 1], 2 for [-1, 1]),
+    averaged over positions and channels. 1 means identical; it weighs structure (local
+    correlation) more than PSNR does, and so punishes blur more."""
+    if x_hat.shape != x.shape or x.dim() != 4 or x.shape[0] == 0:
+        raise ValueError(f"ssim expects two non-empty batches (N, C, H, W) of the same shape, got "
+                         f"{tuple(x_hat.shape)} and {tuple(x.shape)}")
+    if window % 2 == 0 or min(x.shape[2:]) <= window // 2:
+        raise ValueError(f"ssim needs an odd window smaller than twice the image side, got window={window} "
+                         f"for images of {x.shape[2]}x{x.shape[3]}: pass a smaller odd window= or larger images")
+    c = x.shape[1]
+    t = torch.arange(window, dtype=torch.float64) - (window - 1) / 2
+    g1 = torch.exp(-t ** 2 / (2 * sigma ** 2))
+    g1 = g1 / g1.sum()
+    kernel = (g1[:, None] * g1[None, :]).to(x.device, torch.float32).expand(c, 1, window, window)
+    pad = (window - 1) // 2
+    a, b = (F.pad(v.float(), (pad, pad, pad, pad), mode="reflect") for v in (x_hat, x))
+    mu_a, mu_b, aa, bb, ab = (F.conv2d(v, kernel, groups=c) for v in (a, b, a * a, b * b, a * b))
+    var_a, var_b = (aa - mu_a ** 2).clamp_min(0), (bb - mu_b ** 2).clamp_min(0)
+    cov = ab - mu_a * mu_b
+    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    index = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    return index.flatten(1).mean(1)
+
+
 @torch.no_grad()
 def effective_classes(x: torch.Tensor, dataset: str = "mnist", batch_size: int = 1000) -> float:
     """A diversity number: exp of the entropy of the classifier's mean class probabilities.

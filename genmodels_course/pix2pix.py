@@ -5,7 +5,8 @@ discriminator sees (input, output) pairs, with the generator loss (6.3): the
 non-saturating cGAN term plus ``lam`` times a pixel loss. ``Pix2PixConfig.loss`` names
 the ablations of section 6.5: ``"l1"`` (no discriminator at all), ``"cgan"`` (no pixel
 loss), ``"l1+cgan"`` (Pix2Pix), ``"mse"`` and ``"mse+cgan"`` (a squared pixel loss instead).
-:func:`train_pix2pix` runs it with ``gm.train.fit``; :func:`translate` applies a generator.
+:func:`train_pix2pix` runs it with ``gm.train.fit``; :func:`translate` applies a generator;
+:func:`encoder_features` turns a trained U-Net's encoder into features for a Frechet distance.
 The networks and losses are in :mod:`~genmodels_course.translation`.
 """
 from __future__ import annotations
@@ -18,7 +19,8 @@ from torch import nn
 from .gan import discriminator_loss, generator_loss_nonsaturating
 from .translation import PatchDiscriminator, UNetGenerator, l1_loss, pix2pix_generator_loss
 
-__all__ = ["Pix2PixConfig", "LOSSES", "make_pix2pix_step", "train_pix2pix", "translate"]
+__all__ = ["Pix2PixConfig", "LOSSES", "make_pix2pix_step", "train_pix2pix", "translate", "encoder_features",
+           "judge_fd", "judge_scores"]
 
 LOSSES = ("l1", "cgan", "l1+cgan", "mse", "mse+cgan")
 
@@ -148,3 +150,63 @@ def translate(G: nn.Module, x: torch.Tensor, dropout: bool = False, batch_size: 
     out = torch.cat([G(x[i:i + batch_size].to(device)) for i in range(0, len(x), batch_size)])
     G.train(was)
     return out
+
+
+@torch.no_grad()
+def encoder_features(G: UNetGenerator, x: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    """Features ``(N, D)`` of images ``x (N, C, H, W)`` for a Frechet distance: the output of
+    each encoder level of the U-Net ``G`` averaged over its positions, all levels
+    concatenated (``D`` = the sum of the level widths). In chapter 6, ``G`` is a network
+    trained to map real facade photographs back to their label maps, so the features
+    describe what a facade is made of (walls, windows, doors, their sizes) and were never
+    fitted to any generated image. Eval mode; G's mode is restored afterwards."""
+    if not isinstance(G, UNetGenerator):
+        raise TypeError(f"encoder_features needs a UNetGenerator, got {type(G).__name__}")
+    if x.ndim != 4 or len(x) == 0 or x.shape[1] != G.in_channels:
+        raise ValueError(f"encoder_features expects a non-empty batch (N, {G.in_channels}, H, W), "
+                         f"got {tuple(x.shape)}")
+    was = G.training
+    G.eval()
+    device = next(G.parameters()).device
+    out = []
+    for i in range(0, len(x), batch_size):
+        h, pooled = x[i:i + batch_size].to(device), []
+        for layer in G.down:
+            h = layer(h)
+            pooled.append(h.mean(dim=(2, 3)))
+        out.append(torch.cat(pooled, dim=1))
+    G.train(was)
+    return torch.cat(out)
+
+
+def judge_fd(judge: UNetGenerator, images: torch.Tensor, reference: torch.Tensor) -> float:
+    """Frechet distance between ``images`` and real ``reference`` images on the judge's
+    :func:`encoder_features`, each feature first divided by its standard deviation over the
+    reference set, so that the number does not depend on the scale of the judge's
+    activations (which depends on its initialisation and training length)."""
+    from .metrics import frechet_distance
+
+    a, b = encoder_features(judge, images), encoder_features(judge, reference)
+    scale = b.std(0).clamp_min(1e-8)
+    return frechet_distance(a / scale, b / scale)
+
+
+def judge_scores(judge: UNetGenerator, outputs: torch.Tensor, photos: torch.Tensor,
+                 labels: torch.Tensor) -> dict:
+    """Scores of translations ``outputs`` of the label maps ``labels``, whose real photographs
+    are ``photos`` (all ``(N, 3, H, W)`` in [-1, 1]), by a ``judge``: a U-Net trained to map
+    real photographs to their label maps (``train_pix2pix(photos, labels, loss="l1")``).
+
+    * ``fd``: :func:`judge_fd` of the outputs against the photographs (a distribution-level
+      realism score, lower is better);
+    * ``label_l1``: the L1 distance between ``judge(outputs)`` and ``labels``: does the
+      generated facade read back as the layout it was asked for? (Isola et al. scored their
+      translations the same way with a segmentation network, the "FCN score".)"""
+    from .translation import l1_loss
+
+    if not outputs.shape == photos.shape == labels.shape:
+        raise ValueError(f"judge_scores expects outputs, photos and labels of one shape, got "
+                         f"{tuple(outputs.shape)}, {tuple(photos.shape)}, {tuple(labels.shape)}")
+    fd = judge_fd(judge, outputs, photos)
+    read_back = translate(judge, outputs).to(labels.device)
+    return {"fd": fd, "label_l1": l1_loss(read_back, labels).item()}

@@ -265,3 +265,37 @@ def test_feature_net_is_the_shipped_classifier_in_every_profile(data_available, 
     assert confident > 0.95
     assert metrics.feature_net("fashion_mnist") is not net
     metrics._NETS.clear()
+
+
+@pytest.mark.parametrize("channels, data_range", [(1, 1.0), (3, 2.0)])
+def test_ssim_equals_torchmetrics(channels, data_range):
+    from torchmetrics.functional.image import structural_similarity_index_measure as reference
+
+    g = torch.Generator().manual_seed(channels)
+    x = torch.rand(3, channels, 24, 20, generator=g) * data_range - (data_range - 1) / 2
+    y = x + 0.1 * data_range * torch.randn(x.shape, generator=g)
+    ours = metrics.ssim(y, x, data_range=data_range)
+    theirs = reference(y, x, data_range=data_range, reduction="none")
+    assert ours.shape == (3,)
+    assert torch.allclose(ours, theirs, atol=1e-5)
+
+
+def test_ssim_is_one_for_identical_images_and_falls_with_noise_and_blur():
+    g = torch.Generator().manual_seed(4)
+    x = torch.nn.functional.avg_pool2d(torch.rand(2, 1, 36, 36, generator=g), 3, 1, 1)  # some structure
+    assert torch.allclose(metrics.ssim(x, x), torch.ones(2), atol=1e-5)
+    noisy = [metrics.ssim(x + s * torch.randn(x.shape, generator=g), x).mean() for s in (0.01, 0.05, 0.2)]
+    assert noisy[0] > noisy[1] > noisy[2]
+    # a flat grey image of the right mean keeps the PSNR finite but has no structure: SSIM low
+    flat = torch.full_like(x, x.mean().item())
+    assert metrics.ssim(flat, x).max() < 0.2 < noisy[1]
+
+
+def test_ssim_rejects_bad_inputs():
+    x = torch.rand(2, 1, 16, 16)
+    with pytest.raises(ValueError, match="same shape"):
+        metrics.ssim(x, x[:1])
+    with pytest.raises(ValueError, match="odd window"):
+        metrics.ssim(x, x, window=10)
+    with pytest.raises(ValueError, match="odd window"):
+        metrics.ssim(x[..., :4, :4], x[..., :4, :4])

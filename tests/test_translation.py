@@ -300,3 +300,36 @@ def test_chapter_settings_profiles():
     quick, cpu = gm.settings.translation(profile="quick"), gm.settings.translation(profile="cpu")
     assert set(quick) == set(cpu)
     assert cpu.size % 2 ** cpu.p2p_depth == 0 and quick.size % 2 ** quick.p2p_depth == 0
+
+
+def test_encoder_features_pool_every_encoder_level():
+    G = T.UNetGenerator(3, 3, width=4, depth=3, generator=_g(13))
+    x = torch.tanh(torch.randn(5, 3, 16, 16, generator=_g(14)))
+    G.train()
+    feats = pix2pix.encoder_features(G, x, batch_size=2)
+    assert feats.shape == (5, 4 + 8 + 16) and G.training  # widths of the 3 levels; mode restored
+    G.eval()
+    h, by_hand = x, []
+    with torch.no_grad():
+        for layer in G.down:
+            h = layer(h)
+            by_hand.append(h.mean(dim=(2, 3)))
+    assert torch.allclose(feats, torch.cat(by_hand, 1), atol=1e-6)
+    with pytest.raises(ValueError, match="3, H, W"):
+        pix2pix.encoder_features(G, x[:, :1])
+    with pytest.raises(TypeError, match="UNetGenerator"):
+        pix2pix.encoder_features(torch.nn.Identity(), x)
+
+
+def test_judge_scores_are_best_for_the_real_photographs():
+    g = _g(15)
+    photos = torch.tanh(torch.randn(40, 3, 16, 16, generator=g))
+    labels = photos.flip(1)  # a layout the judge can learn: the photo with its channels reversed
+    judge = pix2pix.train_pix2pix(photos, labels, pix2pix.Pix2PixConfig(
+        steps=60, batch_size=8, width=8, depth=2, loss="l1", dropout=0.0, flip=False, lr=2e-3), progress=False)[0]
+    real = pix2pix.judge_scores(judge, photos, photos, labels)
+    noise = pix2pix.judge_scores(judge, torch.tanh(torch.randn(photos.shape, generator=g)), photos, labels)
+    assert real["fd"] < 1e-6 < noise["fd"]
+    assert real["label_l1"] < noise["label_l1"]
+    with pytest.raises(ValueError, match="one shape"):
+        pix2pix.judge_scores(judge, photos[:3], photos, labels)
