@@ -102,7 +102,7 @@ def main(argv=None) -> dict:
         if args.save_weights:
             cfg = gan.DCGANConfig(steps=s["dcgan_steps"], width=s["width"], z_dim=s["z_dim"],
                                   batch_size=s["dcgan_batch"], ema_decay=s["dcgan_ema"],
-                                  seed=args.seed)
+                                  seed=args.seed, max_seconds=args.train_seconds)
         else:
             cfg = gan.DCGANConfig(steps=s["dcgan_steps"], width=s["width"])
         t1 = time.time()
@@ -112,6 +112,7 @@ def main(argv=None) -> dict:
         else:
             G, _, hist = gan.train_dcgan(x, y, cfg, progress=sys.stderr.isatty())
             t_train = time.time() - t1
+            cfg.steps = hist.steps_done  # fewer where --train-seconds stopped the run
         if args.save_weights:  # measure what ships: the weights rounded to fp16
             with torch.no_grad():
                 for p in G.state_dict().values():
@@ -121,7 +122,7 @@ def main(argv=None) -> dict:
         x_test, _ = gm.data.load_mnist(train=False, n=None if s["n_fd"] >= 10_000 else s["n_fd"])
         fake = gan.sample_images(G, s["n_fd"], generator=torch.Generator().manual_seed(1))
         real_train, _ = gm.data.load_mnist(train=True, n=s["n_fd"], seed=1)
-        result["dcgan_steps"] = s["dcgan_steps"]
+        result["dcgan_steps"] = cfg.steps
         result["dcgan_width"] = s["width"]
         result["dcgan_fd"] = round(gm.metrics.fid(fake, x_test), 2)
         result["fd_floor_train_vs_test"] = round(gm.metrics.fid_floor(real_train, x_test), 2)

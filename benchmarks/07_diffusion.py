@@ -84,8 +84,9 @@ def main(argv=None) -> dict:
     else:
         history = gm.train.fit(net, step, gm.data.Batches(x_train, batch_size=s["img_batch"], seed=args.seed),
                                optimizer=opt, steps=s["img_steps"], ema=ema, grad_clip=1.0, desc="U-Net",
-                               progress=progress, log_every=50)
+                               progress=progress, log_every=50, max_seconds=args.train_seconds)
         t_train = time.time() - t0
+        s["img_steps"] = history.steps_done  # fewer where --train-seconds stopped the run
         model = ema.module
     if args.save_weights:  # measure what ships: the averaged weights rounded to fp16
         with torch.no_grad():
@@ -110,7 +111,7 @@ def main(argv=None) -> dict:
     chunk = 2_000 if dev.type == "cuda" else 100
     if args.save_weights:
         return save_weights(args, argv, profile, s, gm, D, torch, model, schedule, sample,
-                            x_train, x_test, history, t_train, t0)
+                            x_train, x_test, history, t_train, t0, chunk)
     ddpm, t_ddpm = sample(s["n_ddpm"], chunk, lambda k, i: D.ddpm_sample(
         model, (k, 1, 28, 28), schedule, generator=gm.runtime.generator(10 + i), clip=1.0))
     ddim50, t_50 = sample(s["n_fd"], chunk, lambda k, i: D.ddim_sample(
@@ -142,12 +143,12 @@ def main(argv=None) -> dict:
 
 
 def save_weights(args, argv, profile, s, gm, D, torch, model, schedule, sample, x_train, x_test,
-                 history, t_train, t0) -> dict:
+                 history, t_train, t0, chunk) -> dict:
     """The --save-weights measurements on the fp16 EMA weights, then the weights and manifest."""
-    ddim50, t_50 = sample(s["n_fd"], 100, lambda k, i: D.ddim_sample(
+    ddim50, t_50 = sample(s["n_fd"], chunk, lambda k, i: D.ddim_sample(
         model, (k, 1, 28, 28), schedule, steps=50, generator=gm.runtime.generator(20 + i), clip=1.0))
     n = s["n_ddpm"]
-    ddpm, t_ddpm = sample(n, 100, lambda k, i: D.ddpm_sample(
+    ddpm, t_ddpm = sample(n, chunk, lambda k, i: D.ddpm_sample(
         model, (k, 1, 28, 28), schedule, generator=gm.runtime.generator(10 + i), clip=1.0))
     conf = gm.metrics.confident_classes(ddim50[:s["n_confident"]], dataset=args.dataset, threshold=0.9)
     shares = conf["class_shares"]

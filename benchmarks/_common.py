@@ -38,6 +38,12 @@ def setup(description: str, chapter_settings: Callable, argv=None, steps_key: st
                             help="train nothing: load the shipped model, measure it as --save-weights "
                                  "does and replace the numbers in its manifest (after the package's "
                                  "measuring code changed)")
+        parser.add_argument("--train-seconds", type=float, default=None,
+                            help="with --save-weights: stop training after this wall time even if "
+                                 "the steps are not done (the manifest records the steps that ran)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one setting of the run (VALUE in JSON: --set width=64, "
+                             "--set img_channels=[32,64,64]); repeatable, recorded in a manifest's command")
     if add_arguments is not None:
         add_arguments(parser)
     args = parser.parse_args(argv)
@@ -56,8 +62,31 @@ def setup(description: str, chapter_settings: Callable, argv=None, steps_key: st
     settings = chapter_settings(profile=profile, benchmark=True, **extra)
     if steps_key is not None and args.steps is not None:
         settings[steps_key] = args.steps
+    for item in args.set:
+        settings.update(parse_override(item, settings, parser))
+    args.train_seconds = getattr(args, "train_seconds", None)
     gm.runtime.seed_everything(args.seed)
     return args, profile, settings
+
+
+def parse_override(item: str, settings: dict, parser: argparse.ArgumentParser) -> dict:
+    """``"key=value"`` -> ``{key: value}`` with the value read as JSON (a bare word: a string);
+    a key the settings do not have is an error that lists the ones they do."""
+    import json
+
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        parser.error(f"--set expects KEY=VALUE, got {item!r}")
+    if key not in settings:
+        parser.error(f"--set {key}: no such setting; this run's settings are {', '.join(sorted(settings))}")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    if isinstance(settings[key], tuple) and isinstance(value, list):
+        value = tuple(value)
+    return {key: value}
 
 
 def command_line(argv=None) -> str:

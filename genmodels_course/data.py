@@ -16,6 +16,7 @@ import math
 import os
 import shutil
 import stat
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,29 @@ _IDX_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
 
+def _atomic_copy(src: Path, target: Path, opener=open) -> None:
+    """Copy ``src`` (read with ``opener``: ``gzip.open`` decompresses) to ``target`` through a
+    temporary file in the same folder and a rename: another process sees the whole file or
+    none of it (several benchmarks or test workers may start on a fresh folder at once)."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out, opener(src, "rb") as inp:
+            shutil.copyfileobj(inp, out, 1 << 20)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _extract_idx(raw: Path) -> None:
+    """Decompress each ``<idx file>.gz`` in ``raw`` whose plain file is missing."""
+    import gzip
+
+    for f in _IDX_FILES:
+        if not (raw / f).exists() and (raw / f"{f}.gz").exists():
+            _atomic_copy(raw / f"{f}.gz", raw / f, opener=gzip.open)
+
+
 def _mnist_like(cls_name: str, folder_name: str, train: bool):
     """Build a torchvision MNIST/FashionMNIST object without writing into a read-only folder."""
     import torchvision
@@ -82,6 +106,12 @@ def _mnist_like(cls_name: str, folder_name: str, train: bool):
     have_archives = all((raw / f"{f}.gz").exists() for f in _IDX_FILES)
     if have_extracted:
         return cls(str(root), train=train, download=False)
+    if have_archives and _writable(raw):
+        try:
+            _extract_idx(raw)  # atomically: processes that start together never read half a file
+            return cls(str(root), train=train, download=False)
+        except Exception as exc:  # a truncated or corrupt archive
+            raise _missing_error(cls_name, raw, [f"{f}.gz" for f in _IDX_FILES], exc) from exc
     if not _writable(raw if raw.exists() else root):
         # Read-only source: work in the cache, copying the archives across once.
         work_root = cache_dir() / "data"
@@ -91,7 +121,12 @@ def _mnist_like(cls_name: str, folder_name: str, train: bool):
             for f in _IDX_FILES:
                 target = work_raw / f"{f}.gz"
                 if not target.exists() and not (work_raw / f).exists():
-                    shutil.copyfile(raw / f"{f}.gz", target)
+                    _atomic_copy(raw / f"{f}.gz", target)
+            try:
+                _extract_idx(work_raw)
+                return cls(str(work_root), train=train, download=False)
+            except Exception as exc:
+                raise _missing_error(cls_name, raw, [f"{f}.gz" for f in _IDX_FILES], exc) from exc
         root = work_root
     try:
         return cls(str(root), train=train, download=True)

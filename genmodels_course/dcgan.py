@@ -112,6 +112,7 @@ class DCGANConfig:
     conditional: bool = False
     seed: int = 0
     ema_decay: float = 0.0  # > 0: return an exponential moving average of G's weights
+    max_seconds: float | None = None  # stop early after this wall time (history.steps_done)
 
 
 def make_dcgan_step(G: DCGenerator, D: DCDiscriminator, opt_g, opt_d, generator: torch.Generator | None = None,
@@ -184,7 +185,7 @@ def train_dcgan(x: torch.Tensor, y: torch.Tensor, cfg: DCGANConfig, on_step=None
     batches = data.Batches(x.to(device), y.to(device), batch_size=cfg.batch_size, seed=cfg.seed)
     history = train.fit(nn.ModuleDict({"G": G, "D": D}), step, batches, optimizer={"g": opt_g, "d": opt_d},
                         manual=True, steps=cfg.steps, desc="conditional DCGAN" if cfg.conditional else "DCGAN",
-                        progress=progress)
+                        progress=progress, max_seconds=cfg.max_seconds)
     G.eval()
     D.eval()
     return (ema.module.eval() if ema is not None else G), D, history

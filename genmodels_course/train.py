@@ -21,6 +21,7 @@ import inspect
 import math
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -200,7 +201,8 @@ def fit(model: nn.Module, step: Callable, batches, *, optimizer=None, steps: int
         epochs: float | None = None, scheduler=None, grad_clip: float | None = None,
         ema: EMA | None = None, manual: bool = False, amp: bool = True, checkpoint=None,
         log_every: int | None = None, guard_every: int = 50, desc: str = "train",
-        progress: bool = True, history: History | None = None) -> History:
+        progress: bool = True, history: History | None = None,
+        max_seconds: float | None = None) -> History:
     """Train ``model`` for ``steps`` optimizer steps (or ``epochs`` passes over ``batches``).
 
     * ``step(batch)`` or ``step(batch, i)`` (``i``: the 0-based step index, for warm-ups and
@@ -218,6 +220,8 @@ def fit(model: nn.Module, step: Callable, batches, *, optimizer=None, steps: int
       10th on a GPU, where each read is a sync). A NaN or infinite value among them raises
       :class:`NonFiniteLossError` after restoring the last snapshot (taken every
       ``guard_every`` steps) whose weights were finite.
+    * ``max_seconds``: stop after this much wall time even if ``steps`` are not done (a
+      benchmark with a fixed time budget); ``history.steps_done`` says how many ran.
     """
     if (steps is None) == (epochs is None):
         raise ValueError("give exactly one of steps=... or epochs=...")
@@ -256,6 +260,9 @@ def fit(model: nn.Module, step: Callable, batches, *, optimizer=None, steps: int
         log_every = 10 if runtime.device().type == "cuda" else 1
     if log_every <= 0 or guard_every <= 0:
         raise ValueError("log_every and guard_every must be positive")
+    if max_seconds is not None and max_seconds <= 0:
+        raise ValueError(f"max_seconds must be positive, got {max_seconds}")
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
 
     def write_checkpoint(done: int):
         save_checkpoint(ckpt.path, model=model.state_dict(),
@@ -273,6 +280,9 @@ def fit(model: nn.Module, step: Callable, batches, *, optimizer=None, steps: int
     for i in bar:
         batch = batches.next_batch()
         done = i + 1
+        out_of_time = deadline is not None and time.monotonic() >= deadline
+        if out_of_time:
+            done = steps = i + 1  # this step is the last: logged and checkpointed below
         # Reading a number off the GPU forces a sync, so values are read (and checked for
         # NaN) only on logged steps; the guard's snapshot covers the steps in between.
         read = done % log_every == 0 or done == steps
@@ -315,5 +325,8 @@ def fit(model: nn.Module, step: Callable, batches, *, optimizer=None, steps: int
             bar.set_postfix({k: f"{v:.4g}" for k, v in list(logs.items())[:4]}, refresh=False)
         if ckpt is not None and (done % every == 0 or done == steps):
             write_checkpoint(done)
+        if out_of_time:
+            break
     bar.close()
+    history.steps_done = done if start < steps else start
     return history

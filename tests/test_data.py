@@ -162,3 +162,51 @@ def test_tanh_range_round_trip_and_clipping():
     assert torch.equal(data.to_tanh_range(torch.tensor([0.0, 0.5, 1.0])), torch.tensor([-1.0, 0.0, 1.0]))
     assert torch.equal(data.from_tanh_range(torch.tensor([-3.0, -1.0, 0.0, 1.0, 2.0])),
                        torch.tensor([0.0, 0.0, 0.5, 1.0, 1.0]))  # clipped to [0, 1]
+
+
+def _load_in_process(folder, queue):
+    import os
+
+    os.environ["GENMODELS_DATA"] = folder
+    from genmodels_course import data as d
+
+    x, y = d.load_mnist(train=False, device="cpu")
+    queue.put((tuple(x.shape), float(x.sum()), int(y.sum())))
+
+
+def test_processes_that_start_together_extract_the_archives_once_and_whole(data_available, tmp_path,
+                                                                           isolated_cache, no_network):
+    # Several benchmarks (or test workers) on a fresh writable folder of archives used to
+    # race: torchvision extracts in place, and a second process read a half-written file.
+    import multiprocessing as mp
+
+    fresh = tmp_path / "fresh"
+    (fresh / "MNIST" / "raw").mkdir(parents=True)
+    for f in (data_available / "MNIST" / "raw").glob("*.gz"):
+        shutil.copyfile(f, fresh / "MNIST" / "raw" / f.name)
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_load_in_process, args=(str(fresh), queue)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=240) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert len(set(results)) == 1 and results[0][0] == (10000, 1, 28, 28)
+    leftovers = [p.name for p in (fresh / "MNIST" / "raw").iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+def test_a_truncated_archive_gives_an_error_that_names_the_files(data_available, tmp_path, isolated_cache,
+                                                                 no_network, monkeypatch):
+    bad = tmp_path / "bad"
+    (bad / "MNIST" / "raw").mkdir(parents=True)
+    for f in (data_available / "MNIST" / "raw").glob("*.gz"):
+        shutil.copyfile(f, bad / "MNIST" / "raw" / f.name)
+    target = bad / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz"
+    target.write_bytes(target.read_bytes()[:5000])  # a download cut short
+    monkeypatch.setenv("GENMODELS_DATA", str(bad))
+    with pytest.raises(data.DataNotFoundError, match="t10k-images-idx3-ubyte.gz"):
+        data.load_mnist(train=False, device="cpu")
+    assert not (bad / "MNIST" / "raw" / "t10k-images-idx3-ubyte").exists()  # no half file left

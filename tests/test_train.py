@@ -303,3 +303,24 @@ def test_checkpointing_saves_config_and_generator_states(tmp_path):
     assert torch.equal(state["generators"]["noise"], g.get_state())
     fit(model, noisy, batches, optimizer=opt, steps=5, progress=False, checkpoint=str(tmp_path / "plain.pt"))
     assert load_checkpoint(tmp_path / "plain.pt")["step"] == 5
+
+
+def test_max_seconds_stops_early_records_the_steps_and_checkpoints_them(tmp_path):
+    import time
+
+    model, opt, batches, step = make_problem()
+
+    def slow(batch):
+        time.sleep(0.02)
+        return step(batch)
+
+    path = tmp_path / "run.pt"
+    h = fit(model, slow, batches, optimizer=opt, steps=10_000, max_seconds=0.3, progress=False,
+            checkpoint=Checkpointing(path, every=5_000))
+    assert 3 <= h.steps_done < 100          # stopped by the clock, far short of 10,000
+    assert h["step"][-1] == h.steps_done     # the last step is logged ...
+    assert load_checkpoint(path)["step"] == h.steps_done  # ... and checkpointed
+    full = fit(model, step, batches, optimizer=opt, steps=7, progress=False)
+    assert full.steps_done == 7              # without a budget every step runs
+    with pytest.raises(ValueError, match="max_seconds"):
+        fit(model, step, batches, optimizer=opt, steps=3, max_seconds=0, progress=False)
