@@ -34,6 +34,7 @@ Usage::
 
     GENMODELS_DATA=/path/to/data python benchmarks/07_diffusion.py --profile gpu
     python benchmarks/07_diffusion.py --profile cpu --save-weights   # the shipped U-Net (~75 min)
+    python benchmarks/07_diffusion.py --profile cpu --remeasure --eta 1   # stochastic DDIM on it
 """
 from __future__ import annotations
 
@@ -50,6 +51,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dataset", choices=["mnist", "fashion_mnist"], default="mnist",
                         help="the images of the U-Net (default: mnist); the shipped weights are "
                              "named unet_<dataset>")
+    parser.add_argument("--eta", type=float, default=0.0,
+                        help="DDIM's eta for every DDIM sample (default 0: deterministic; 1: as much "
+                             "fresh noise per step as DDPM, which RESULTS.md found helps an unconverged U-Net)")
 
 
 def main(argv=None) -> dict:
@@ -115,9 +119,9 @@ def main(argv=None) -> dict:
     ddpm, t_ddpm = sample(s["n_ddpm"], chunk, lambda k, i: D.ddpm_sample(
         model, (k, 1, 28, 28), schedule, generator=gm.runtime.generator(10 + i), clip=1.0))
     ddim50, t_50 = sample(s["n_fd"], chunk, lambda k, i: D.ddim_sample(
-        model, (k, 1, 28, 28), schedule, steps=50, generator=gm.runtime.generator(20 + i), clip=1.0))
+        model, (k, 1, 28, 28), schedule, steps=50, eta=args.eta, generator=gm.runtime.generator(20 + i), clip=1.0))
     ddim20, t_20 = sample(s["n_fd"], chunk, lambda k, i: D.ddim_sample(
-        model, (k, 1, 28, 28), schedule, steps=20, generator=gm.runtime.generator(20 + i), clip=1.0))
+        model, (k, 1, 28, 28), schedule, steps=20, eta=args.eta, generator=gm.runtime.generator(20 + i), clip=1.0))
 
     result = {
         "chapter": "07_diffusion",
@@ -127,6 +131,7 @@ def main(argv=None) -> dict:
         "final_loss": round(sum(history["loss"][-10:]) / len(history["loss"][-10:]), 5),
         "n_samples": s["n_fd"],
         "n_ddpm_samples": s["n_ddpm"],
+        "ddim_eta": args.eta,
         "fd_floor": round(gm.metrics.fid_floor(x_train, x_test, n=s["n_fd"]), 3),
         "fd_ddpm1000": round(gm.metrics.fid(ddpm, x_test), 3),
         "fd_ddim50": round(gm.metrics.fid(ddim50, x_test), 3),
@@ -146,7 +151,7 @@ def save_weights(args, argv, profile, s, gm, D, torch, model, schedule, sample, 
                  history, t_train, t0, chunk) -> dict:
     """The --save-weights measurements on the fp16 EMA weights, then the weights and manifest."""
     ddim50, t_50 = sample(s["n_fd"], chunk, lambda k, i: D.ddim_sample(
-        model, (k, 1, 28, 28), schedule, steps=50, generator=gm.runtime.generator(20 + i), clip=1.0))
+        model, (k, 1, 28, 28), schedule, steps=50, eta=args.eta, generator=gm.runtime.generator(20 + i), clip=1.0))
     n = s["n_ddpm"]
     ddpm, t_ddpm = sample(n, chunk, lambda k, i: D.ddpm_sample(
         model, (k, 1, 28, 28), schedule, generator=gm.runtime.generator(10 + i), clip=1.0))
@@ -158,7 +163,7 @@ def save_weights(args, argv, profile, s, gm, D, torch, model, schedule, sample, 
         "img_channels": list(s["img_channels"]), "img_t_dim": s["img_t_dim"],
         "ema_decay": s["ema_decay"],
         "final_loss": None if history is None else round(sum(history["loss"][-10:]) / 10, 5),
-        "n_samples": s["n_fd"], "n_confident": s["n_confident"],
+        "n_samples": s["n_fd"], "n_confident": s["n_confident"], "ddim_eta": args.eta,
         "confident": round(conf["share_confident"], 4),
         "class_shares": [round(c, 4) for c in shares],
         "fd_ddim50": round(gm.metrics.fid(ddim50, x_test, args.dataset), 3),
@@ -178,6 +183,7 @@ def save_weights(args, argv, profile, s, gm, D, torch, model, schedule, sample, 
     result["train_s"] = round(t_train, 1)
     keys = ("confident", "class_shares", "n_confident", "fd_ddim50", "fd_floor", "n_samples",
             "fd_ddpm1000_n", "fd_ddim50_n", "fd_floor_n", "n_ddpm_samples", "ddim50_within_25pct")
+    keys += ("ddim_eta",) if args.eta else ()  # manifests of deterministic DDIM stay as they were
     if args.remeasure:
         gm.weights.update_metrics(args.name, {k: result[k] for k in keys}, command=command_line(argv))
         result["wall_s"] = round(time.time() - t0, 1)
