@@ -15,6 +15,7 @@ Trains the chapter's U-Net with L_simple (eq. 7.8), the linear schedule of Ho et
 * ``ddim50_within_25pct``: whether DDIM-50's distance is within 25% of DDPM-1000's (the
   chapter's target; for context, the DDIM paper's Table 1 reports CIFAR-10 FID 4.67 at 50
   steps against 4.04 at 1000);
+* ``ddim_eta``: DDIM's eta (``--eta``, default 0: deterministic);
 * ``train_s``, ``wall_s``: training time and wall time of the whole run.
 
 The other target of the chapter, DDPM below chapter 5's DCGAN distance, compares this

@@ -106,33 +106,25 @@ def _mnist_like(cls_name: str, folder_name: str, train: bool):
     have_archives = all((raw / f"{f}.gz").exists() for f in _IDX_FILES)
     if have_extracted:
         return cls(str(root), train=train, download=False)
-    if have_archives and _writable(raw):
-        try:
-            _extract_idx(raw)  # atomically: processes that start together never read half a file
-            return cls(str(root), train=train, download=False)
-        except Exception as exc:  # a truncated or corrupt archive
-            raise _missing_error(cls_name, raw, [f"{f}.gz" for f in _IDX_FILES], exc) from exc
     if not _writable(raw if raw.exists() else root):
         # Read-only source: work in the cache, copying the archives across once.
-        work_root = cache_dir() / "data"
-        work_raw = work_root / folder_name / "raw"
+        root = cache_dir() / "data"
+        work_raw = root / folder_name / "raw"
         work_raw.mkdir(parents=True, exist_ok=True)
         if have_archives:
             for f in _IDX_FILES:
                 target = work_raw / f"{f}.gz"
                 if not target.exists() and not (work_raw / f).exists():
                     _atomic_copy(raw / f"{f}.gz", target)
-            try:
-                _extract_idx(work_raw)
-                return cls(str(work_root), train=train, download=False)
-            except Exception as exc:
-                raise _missing_error(cls_name, raw, [f"{f}.gz" for f in _IDX_FILES], exc) from exc
-        root = work_root
     try:
+        if have_archives:
+            # we extract, not torchvision: it writes in place, and processes that start
+            # together on a fresh folder would read each other's half-written files
+            _extract_idx(root / folder_name / "raw")
+            return cls(str(root), train=train, download=False)
         return cls(str(root), train=train, download=True)
-    except Exception as exc:  # no network, a corrupt file, ...
-        raise _missing_error(cls_name, data_root() / folder_name / "raw",
-                             [f"{f}.gz" for f in _IDX_FILES], exc) from exc
+    except Exception as exc:  # no network, a truncated or corrupt archive, ...
+        raise _missing_error(cls_name, raw, [f"{f}.gz" for f in _IDX_FILES], exc) from exc
 
 
 def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None, seed: int = 0):

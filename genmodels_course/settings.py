@@ -216,8 +216,8 @@ _GAN_BENCHMARK = {
 
 
 # The shipped DCGAN (`benchmarks/05_minimax_gans.py --save-weights`, weights=True): the
-# chapter's DCGAN on all of MNIST, wider and trained ~32 epochs (5 minutes on an H200, about
-# 70 on one CPU thread), with an EMA of the generator's weights; measured on
+# chapter's DCGAN on all of MNIST, wider and trained ~32 epochs (5 minutes on a shared H200;
+# 20,000 steps took 73 minutes on one CPU thread), with an EMA of G's weights; measured on
 # n_confident samples (the classifier's confident share and the class shares) and n_fd
 # samples (the Frechet distance, against the whole test set).
 _GAN_WEIGHTS = dict(n_train=None, dcgan_steps=30_000, width=48,

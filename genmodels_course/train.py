@@ -280,12 +280,12 @@ def fit(model: nn.Module, step: Callable, batches, *, optimizer=None, steps: int
     for i in bar:
         batch = batches.next_batch()
         done = i + 1
+        # past max_seconds this step is the last one: logged and checkpointed like the final step
         out_of_time = deadline is not None and time.monotonic() >= deadline
-        if out_of_time:
-            done = steps = i + 1  # this step is the last: logged and checkpointed below
+        last = done == steps or out_of_time
         # Reading a number off the GPU forces a sync, so values are read (and checked for
         # NaN) only on logged steps; the guard's snapshot covers the steps in between.
-        read = done % log_every == 0 or done == steps
+        read = done % log_every == 0 or last
         with runtime.autocast(enabled=amp):
             out = step(batch, i) if with_index else step(batch)
         if manual:
@@ -323,7 +323,7 @@ def fit(model: nn.Module, step: Callable, batches, *, optimizer=None, steps: int
         if read:
             history.log(done, logs)
             bar.set_postfix({k: f"{v:.4g}" for k, v in list(logs.items())[:4]}, refresh=False)
-        if ckpt is not None and (done % every == 0 or done == steps):
+        if ckpt is not None and (done % every == 0 or last):
             write_checkpoint(done)
         if out_of_time:
             break
