@@ -12,6 +12,8 @@ MNIST -> USPS experiment; :func:`frame_digits` the preprocessing (USPS 16x16 fra
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections import OrderedDict
 
 import torch
 import torch.nn.functional as nnf
@@ -20,7 +22,7 @@ from torch import nn
 from .gan import discriminator_loss, generator_loss_nonsaturating
 from .translation import PatchDiscriminator, UNetGenerator, cycle_consistency_loss, identity_loss
 
-__all__ = ["CycleGANConfig", "semantic_consistency_loss", "make_cyclegan_step", "train_cyclegan", "frame_digits", "DigitClassifier",
+__all__ = ["CycleGANConfig", "ZoomShift", "semantic_consistency_loss", "make_cyclegan_step", "train_cyclegan", "frame_digits", "DigitClassifier",
            "train_digit_classifier"]
 
 
@@ -43,7 +45,55 @@ class CycleGANConfig:
     norm: str = "instance"
     lr: float = 2e-4
     lam_sem: float = 0.0    # 0: plain CycleGAN
+    zoom: bool = False      # a ZoomShift (a spatial transformer) before each U-Net
     seed: int = 0
+
+
+class ZoomShift(nn.Module):
+    """A spatial transformer (Jaderberg et al. 2015) that may only zoom and shift.
+
+    A small localisation network reads each image and predicts a scale ``s = exp(a)`` and a
+    shift ``(t_x, t_y)`` (each at most ``max_shift`` in the coordinates ``[-1, 1]`` of the
+    image, through tanh). The output pixel at ``(u, v)`` is the input sampled bilinearly at
+    ``s (u, v) + (t_x, t_y)`` (``F.affine_grid`` and ``F.grid_sample``, differentiable in
+    the image and in the parameters): ``s < 1`` enlarges the content, ``s > 1`` shrinks it,
+    and what comes from outside the input is ``background`` (-1: black in a GAN's [-1, 1]).
+    The last layer starts at zero, so a new ZoomShift is the identity and training decides
+    how far to move. ``(N, channels, H, W) -> (N, channels, H, W)``.
+    """
+
+    def __init__(self, channels: int = 1, width: int = 8, max_shift: float = 0.5, background: float = -1.0,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        if channels < 1 or width < 1 or not 0 <= max_shift <= 1:
+            raise ValueError(f"ZoomShift needs channels >= 1, width >= 1 and 0 <= max_shift <= 1, got "
+                             f"{channels}, {width}, {max_shift}")
+        self.channels, self.max_shift, self.background = channels, max_shift, background
+        self.loc = nn.Sequential(
+            nn.Conv2d(channels, width, 5, 2, 2), nn.ReLU(), nn.Conv2d(width, 2 * width, 5, 2, 2), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, 3))
+        for m in self.loc:  # PyTorch's default scale (not pix2pix's N(0, 0.02)), seeded
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=generator)
+                nn.init.zeros_(m.bias)
+        nn.init.zeros_(self.loc[-1].weight)
+        nn.init.zeros_(self.loc[-1].bias)
+
+    def params(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The scale ``(N,)`` and the shift ``(N, 2)`` that :meth:`forward` applies to ``x``."""
+        if x.ndim != 4 or x.shape[1] != self.channels:
+            raise ValueError(f"ZoomShift expects images (N, {self.channels}, H, W), got {tuple(x.shape)}")
+        a = self.loc(x)
+        return torch.exp(a[:, 0]), self.max_shift * torch.tanh(a[:, 1:])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.params(x)
+        zero = torch.zeros_like(scale)
+        theta = torch.stack([torch.stack([scale, zero, shift[:, 0]], 1),
+                             torch.stack([zero, scale, shift[:, 1]], 1)], 1)
+        grid = nnf.affine_grid(theta, list(x.shape), align_corners=False)
+        # grid_sample fills with 0 outside the image: shift so that 0 is the background
+        return nnf.grid_sample(x - self.background, grid.to(x.dtype), align_corners=False) + self.background
 
 
 def semantic_consistency_loss(classifier: nn.Module, x: torch.Tensor, fake_y: torch.Tensor, y: torch.Tensor,
@@ -112,7 +162,8 @@ def train_cyclegan(x: torch.Tensor, y: torch.Tensor, cfg: CycleGANConfig, progre
     of Y, both in [-1, 1]. Initial weights from a CPU generator seeded with ``cfg.seed``,
     batches from seeds ``cfg.seed`` and ``cfg.seed + 1``. ``classifier`` (with ``cfg.lam_sem > 0``):
     a classifier of X, taking [0, 1], frozen here (eval mode, no gradients) for the semantic
-    loss. Returns ``(G, F, D_X, D_Y, history)``, all in eval mode."""
+    loss. With ``cfg.zoom`` each generator is ``nn.Sequential(zoom=ZoomShift, unet=UNetGenerator)``.
+    Returns ``(G, F, D_X, D_Y, history)``, all in eval mode."""
     from . import data, runtime, train
 
     if x.ndim != 4 or y.ndim != 4 or x.shape[2:] != y.shape[2:]:
@@ -130,8 +181,11 @@ def train_cyclegan(x: torch.Tensor, y: torch.Tensor, cfg: CycleGANConfig, progre
     cx, cy = x.shape[1], y.shape[1]
     kw = dict(width=cfg.width, depth=cfg.depth, skips=cfg.skips, dropout=cfg.dropout, norm=cfg.norm,
               generator=g_init)
-    G = UNetGenerator(cx, cy, **kw).to(device)
-    F = UNetGenerator(cy, cx, **kw).to(device)
+    G, F = UNetGenerator(cx, cy, **kw), UNetGenerator(cy, cx, **kw)
+    if cfg.zoom:  # each translator may first zoom and shift its input (G.zoom, then G.unet)
+        G = nn.Sequential(OrderedDict(zoom=ZoomShift(cx, generator=g_init), unet=G))
+        F = nn.Sequential(OrderedDict(zoom=ZoomShift(cy, generator=g_init), unet=F))
+    G, F = G.to(device), F.to(device)
     G(x[:1].to(device))  # fail early, with the U-Net's message, on a size it cannot take
     D_X = PatchDiscriminator(cx, cfg.width, cfg.d_layers, cfg.norm, generator=g_init).to(device)
     D_Y = PatchDiscriminator(cy, cfg.width, cfg.d_layers, cfg.norm, generator=g_init).to(device)
@@ -183,8 +237,8 @@ class DigitClassifier(nn.Module):
 def train_digit_classifier(x: torch.Tensor, y: torch.Tensor, steps: int, batch_size: int = 64, lr: float = 1e-3,
                            seed: int = 0, progress: bool = True, desc: str = "classifier"):
     """A :class:`DigitClassifier` trained ``steps`` Adam steps with cross-entropy on
-    ``(x, y)``, images ``(N, 1, 28, 28)`` in [0, 1]. Initial weights and batches from
-    ``seed``. Returns it in eval mode; ``gm.metrics.accuracy(net, x_test, y_test)`` scores it."""
+    ``(x, y)``, images ``(N, 1, 28, 28)`` in [0, 1]. Initial weights, batches and dropout
+    masks from ``seed``: on the CPU the same call gives the same network. Returns it in eval mode; ``gm.metrics.accuracy(net, x_test, y_test)`` scores it."""
     from . import data, runtime, train
 
     if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28) or len(x) != len(y):
@@ -200,5 +254,6 @@ def train_digit_classifier(x: torch.Tensor, y: torch.Tensor, steps: int, batch_s
         xb, yb = batch
         return nnf.cross_entropy(net(xb), yb)
 
-    train.fit(net, step, batches, optimizer=opt, steps=steps, desc=desc, progress=progress)
+    with runtime.seeded(seed + 1):  # the dropout masks too, so that a run repeats (on the CPU)
+        train.fit(net, step, batches, optimizer=opt, steps=steps, desc=desc, progress=progress)
     return net.eval()

@@ -189,18 +189,24 @@ def fid(x_a: torch.Tensor, x_b: torch.Tensor, dataset: str = "mnist") -> float:
 
 
 def fid_floor(x_train: torch.Tensor, x_test: torch.Tensor, n: int | None = None,
-              dataset: str = "mnist") -> float:
+              dataset: str = "mnist", seed: int = 0) -> float:
     """The Frechet distance of real images to real images: what a perfect model would score.
 
-    Compares the last ``n`` images of ``x_train`` (default: as many as ``x_test`` holds, or
-    all of ``x_train`` if fewer) with ``x_test`` on the features of :func:`feature_net`.
-    Give ``n`` the number of samples the models are scored with: the distance of small
-    samples is biased upwards, so a model's distance is read against the floor at its own n.
+    Compares ``n`` training images, a random subset fixed by ``seed`` (default: as many as
+    ``x_test`` holds, or all of ``x_train`` if fewer), with ``x_test`` on the features of
+    :func:`feature_net`. Give ``n`` the number of samples the models are scored with: the
+    distance of small samples is biased upwards, so a model's distance is read against the
+    floor at its own n. The subset is random because the order of a data set is not:
+    MNIST's last 2,000 training images score 26.8 against the test set, a random 2,000 of
+    them 4.4.
     """
     n = min(len(x_train), len(x_test) if n is None else n)
     if n < 2:
         raise ValueError(f"fid_floor needs at least 2 training images, got n = {n}")
-    return fid(x_train[-n:], x_test, dataset)
+    if n < len(x_train):
+        pick = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(seed))[:n]
+        x_train = x_train[pick.to(x_train.device)]
+    return fid(x_train, x_test, dataset)
 
 
 @torch.no_grad()

@@ -259,7 +259,7 @@ def translation(profile: str | None = None, benchmark: bool = False) -> runtime.
     ``p2p_*``: each Pix2Pix run of the ablation (five: L1, MSE, cGAN, L1 + cGAN, L1 + cGAN
     without skips) on ``n_facades`` training pairs of ``size`` pixels, scored on ``n_test``
     test pairs; ``cyc_*``: the CycleGAN between ``n_mnist`` MNIST and all 7,291 USPS
-    training digits (framed as MNIST); ``clf_steps``: each digit classifier (source only,
+    training digits (resized to ``usps_box`` and centred in 28 x 28); ``clf_steps``: each digit classifier (source only,
     translated, target) scored on the 2,007 USPS test digits (``lam_sem``: the weight of (6.10)
     in the second CycleGAN); ``dn_*``: the denoising experiment (Pix2Pix on ``dn_n``
     noisy/clean pairs, CycleGAN on ``dn_n`` noisy and ``dn_n`` other clean digits).
@@ -276,11 +276,11 @@ def translation(profile: str | None = None, benchmark: bool = False) -> runtime.
                  cyc_width=32, cyc_batch=64, clf_steps=1_500, dn_n=20_000, dn_steps=2_000),
         lam=100.0,  # Pix2Pix: weight of the pixel loss (Isola et al.)
         lam_cyc=10.0, lam_sem=1.0,  # CycleGAN: the cycle weight of Zhu et al.; CyCADA's (6.10)
+        usps_box=28,  # USPS resized to fill 28 x 28 (20: framed as MNIST's digits)
         lam_id=1.0,  # the identity weight: weaker than the paper's lam_cyc / 2 (see the notebook)
         cyc_lr=1e-3,  # CycleGAN's Adam learning rate: 5x the paper's, for runs of minutes
         dn_sigma=0.4,  # denoising: std of the Gaussian noise added to MNIST in [0, 1]
-        seed=0,
-        profile=profile,
+        seed=0, profile=profile,
     ))
 
 

@@ -193,15 +193,24 @@ def test_precision_recall_on_identical_and_on_disjoint_sets():
 
 
 # ---------------------------------------------------------------- the Frechet floor
-def test_fid_floor_compares_the_last_n_training_images_with_the_test_set(monkeypatch):
+def test_fid_floor_compares_a_random_subset_of_n_training_images_with_the_test_set(monkeypatch):
     calls = []
     monkeypatch.setattr(metrics, "fid", lambda a, b, dataset="mnist": calls.append((a, b, dataset)) or 1.5)
-    x_train, x_test = torch.arange(10.0), torch.arange(100.0, 104.0)
+    x_train, x_test = torch.arange(1000.0), torch.arange(2000.0, 2100.0)
     assert metrics.fid_floor(x_train, x_test) == 1.5
     a, b, dataset = calls[-1]
-    assert torch.equal(a, x_train[-4:]) and torch.equal(b, x_test) and dataset == "mnist"
-    metrics.fid_floor(x_train, x_test, n=6, dataset="fashion_mnist")
-    assert torch.equal(calls[-1][0], x_train[-6:]) and calls[-1][2] == "fashion_mnist"
+    # as many as the test set, distinct training images, spread over the whole set (not its
+    # last rows, which in MNIST are not representative)
+    assert len(a) == 100 and len(set(a.tolist())) == 100 and set(a.tolist()) <= set(x_train.tolist())
+    assert a.min() < 500 < a.max() and torch.equal(b, x_test) and dataset == "mnist"
+    metrics.fid_floor(x_train, x_test, n=60, dataset="fashion_mnist")
+    assert len(calls[-1][0]) == 60 and calls[-1][2] == "fashion_mnist"
+    metrics.fid_floor(x_train, x_test, n=60, seed=0)
+    same = calls[-1][0]
+    metrics.fid_floor(x_train, x_test, n=60, seed=1)
+    other = calls[-1][0]
+    metrics.fid_floor(x_train, x_test, n=60, seed=0)
+    assert torch.equal(same, calls[-1][0]) and not torch.equal(same, other)  # fixed by the seed
     metrics.fid_floor(x_train[:3], x_test, n=50)  # fewer training images than n: all of them
     assert torch.equal(calls[-1][0], x_train[:3])
     with pytest.raises(ValueError, match="at least 2"):
