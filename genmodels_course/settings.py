@@ -270,7 +270,7 @@ def translation(profile: str | None = None, benchmark: bool = False) -> runtime.
                    cyc_width=8, cyc_batch=16, clf_steps=20, dn_n=500, dn_steps=10),
         cpu=dict(size=64, n_facades=400, n_test=106, p2p_steps=150, p2p_width=16, p2p_depth=5,
                  p2p_d_layers=2, p2p_batch=16, n_mnist=10_000, n_usps=None, cyc_steps=1_000,
-                 cyc_width=16, cyc_batch=32, clf_steps=500, dn_n=3_000, dn_steps=200),
+                 cyc_width=16, cyc_batch=32, clf_steps=1_500, dn_n=3_000, dn_steps=200),
         gpu=dict(size=128, n_facades=400, n_test=106, p2p_steps=1_500, p2p_width=32, p2p_depth=5,
                  p2p_d_layers=3, p2p_batch=16, n_mnist=None, n_usps=None, cyc_steps=3_000,
                  cyc_width=32, cyc_batch=64, clf_steps=1_500, dn_n=20_000, dn_steps=2_000),
