@@ -55,6 +55,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--eta", type=float, default=0.0,
                         help="DDIM's eta for every DDIM sample (default 0: deterministic; 1: as much "
                              "fresh noise per step as DDPM, which RESULTS.md found helps an unconverged U-Net)")
+    parser.add_argument("--init-from", default=None, metavar="NAME",
+                        help="with --save-weights: go on training the shipped U-Net NAME (weights and "
+                             "EMA start from it) instead of a fresh one; the manifest chains the two "
+                             "commands and adds up their steps and times")
+    parser.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
+                        help="the learning rate over the run: constant (default) or a cosine decay "
+                             "from img_lr to 0 over the run's steps")
 
 
 def main(argv=None) -> dict:
@@ -75,9 +82,19 @@ def main(argv=None) -> dict:
     x_test, _ = load(train=False)
     args.name = f"unet_{args.dataset}"
     schedule = D.NoiseSchedule.linear(s["T"], device=dev)
-    net = gm.nn.UNet(1, channels=s["img_channels"], t_dim=s["img_t_dim"]).to(dev)
+    init = None
+    if args.init_from:
+        if not args.save_weights or args.remeasure:
+            raise SystemExit("--init-from goes on training a shipped U-Net: use it with --save-weights")
+        net, init = gm.weights.load(args.init_from, device=dev)
+        net.train()
+        s["img_channels"], s["img_t_dim"] = tuple(init["config"]["channels"]), init["config"]["t_dim"]
+    else:
+        net = gm.nn.UNet(1, channels=s["img_channels"], t_dim=s["img_t_dim"]).to(dev)
     ema = gm.train.EMA(net, decay=s["ema_decay"])
     opt = torch.optim.Adam(net.parameters(), lr=s["img_lr"])
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=s["img_steps"])
+             if args.lr_schedule == "cosine" else None)
     g = gm.runtime.generator(args.seed + 1)
 
     def step(batch):
@@ -88,7 +105,7 @@ def main(argv=None) -> dict:
         history, t_train = None, meta["wall_time_s"]
     else:
         history = gm.train.fit(net, step, gm.data.Batches(x_train, batch_size=s["img_batch"], seed=args.seed),
-                               optimizer=opt, steps=s["img_steps"], ema=ema, grad_clip=1.0, desc="U-Net",
+                               optimizer=opt, scheduler=sched, steps=s["img_steps"], ema=ema, grad_clip=1.0, desc="U-Net",
                                progress=progress, log_every=50, max_seconds=args.train_seconds)
         t_train = time.time() - t0
         s["img_steps"] = history.steps_done  # fewer where --train-seconds stopped the run
@@ -116,7 +133,7 @@ def main(argv=None) -> dict:
     chunk = 2_000 if dev.type == "cuda" else 100
     if args.save_weights:
         return save_weights(args, argv, profile, s, gm, D, torch, model, schedule, sample,
-                            x_train, x_test, history, t_train, t0, chunk)
+                            x_train, x_test, history, t_train, t0, chunk, init)
     ddpm, t_ddpm = sample(s["n_ddpm"], chunk, lambda k, i: D.ddpm_sample(
         model, (k, 1, 28, 28), schedule, generator=gm.runtime.generator(10 + i), clip=1.0))
     ddim50, t_50 = sample(s["n_fd"], chunk, lambda k, i: D.ddim_sample(
@@ -149,8 +166,11 @@ def main(argv=None) -> dict:
 
 
 def save_weights(args, argv, profile, s, gm, D, torch, model, schedule, sample, x_train, x_test,
-                 history, t_train, t0, chunk) -> dict:
-    """The --save-weights measurements on the fp16 EMA weights, then the weights and manifest."""
+                 history, t_train, t0, chunk, init=None) -> dict:
+    """The --save-weights measurements on the fp16 EMA weights, then the weights and manifest.
+
+    ``init``: the manifest of the shipped U-Net that this run went on training (--init-from),
+    or None; the new manifest then chains the commands and adds up the steps and times."""
     ddim50, t_50 = sample(s["n_fd"], chunk, lambda k, i: D.ddim_sample(
         model, (k, 1, 28, 28), schedule, steps=50, eta=args.eta, generator=gm.runtime.generator(20 + i), clip=1.0))
     n = s["n_ddpm"]
@@ -190,17 +210,21 @@ def save_weights(args, argv, profile, s, gm, D, torch, model, schedule, sample, 
         result["wall_s"] = round(time.time() - t0, 1)
         print(json.dumps(result))
         return result
+    run = {"command": command_line(argv), "machine": gm.weights.describe_machine(),
+           "wall_time_s": t_train, "steps": s["img_steps"]}
+    if init is not None:  # the chain of runs that made these weights, each reproducible in turn
+        run = gm.weights.chain(init, **run)
+    training = {"loss": "L_simple (eq. 7.8)", "schedule": f"linear, T = {s['T']}",
+                "batch_size": s["img_batch"], "lr": s["img_lr"], "lr_schedule": args.lr_schedule,
+                "grad_clip": 1.0, "ema_decay": s["ema_decay"], "weights": "EMA", "seed": args.seed}
     result["weights"] = gm.weights.save(
         args.name, model, builder="genmodels_course.nn:UNet",
         config={"in_channels": 1, "channels": list(s["img_channels"]), "t_dim": s["img_t_dim"]},
-        command=command_line(argv), profile=profile, machine=gm.weights.describe_machine(),
-        wall_time_s=t_train, steps=s["img_steps"], dtype=torch.float16,
+        profile=profile, dtype=torch.float16, **run,
         metrics={k: result[k] for k in keys},
         data=f"{'MNIST' if args.dataset == 'mnist' else 'Fashion-MNIST'} (60,000 training images, "
              "pixels in [0, 1] mapped to [-1, 1])",
-        training={"loss": "L_simple (eq. 7.8)", "schedule": f"linear, T = {s['T']}",
-                  "batch_size": s["img_batch"], "lr": s["img_lr"], "grad_clip": 1.0,
-                  "ema_decay": s["ema_decay"], "weights": "EMA", "seed": args.seed},
+        training=training,
         sampling="clip=1.0 on the estimate of x0 at every step")["file"]
     result["wall_s"] = round(time.time() - t0, 1)
     print(json.dumps(result))

@@ -212,6 +212,21 @@ def update_metrics(name: str, metrics: dict, *, command: str, folder: Path | str
     return meta
 
 
+def chain(init: dict, *, command: str, machine: str, wall_time_s: float, steps: int) -> dict:
+    """The provenance of weights that went on training shipped weights ``init`` (a manifest):
+    ``{"command", "machine", "wall_time_s", "steps", "init_from"}`` for :func:`save`. The
+    commands are joined with ``&&`` (run in turn, they reproduce the weights), steps and
+    times add up, and ``init_from`` keeps what the first run's manifest said of itself."""
+    if init["steps"] <= 0 or steps <= 0:
+        raise ValueError(f"both runs of a chain must have trained: got {init['steps']} and {steps} steps")
+    first = {k: init[k] for k in ("name", "command", "machine", "wall_time_s", "steps", "sha256")}
+    first["training"] = init.get("training")
+    return {"command": f"{init['command']} && {command}",
+            "machine": machine if init["machine"] == machine else f"{init['machine']}, then {machine}",
+            "wall_time_s": float(init["wall_time_s"]) + float(wall_time_s),
+            "steps": int(init["steps"]) + int(steps), "init_from": first}
+
+
 def describe_machine() -> str:
     """A short description of this machine for a manifest: the GPU's name, or the CPU."""
     import platform

@@ -131,3 +131,21 @@ def test_update_metrics_replaces_the_numbers_and_keeps_the_weights(tmp_path):
     with pytest.raises(weights.WeightsError, match="damaged"):
         weights.update_metrics("lin", {"loss": 0.1}, command="x", folder=tmp_path)
     assert weights.manifest("lin", tmp_path)["metrics"] == {"loss": 0.25}
+
+
+def test_a_chained_run_adds_steps_and_times_and_keeps_both_commands(tmp_path):
+    _, first = _save(tmp_path)
+    run = weights.chain(first, command="python benchmarks/99_toy.py --save-weights --init-from lin",
+                        machine="a test", wall_time_s=3.0, steps=50)
+    assert run["steps"] == 150 and run["wall_time_s"] == 15.0 and run["machine"] == "a test"
+    assert run["command"] == ("python benchmarks/99_toy.py --save-weights && "
+                              "python benchmarks/99_toy.py --save-weights --init-from lin")
+    assert run["init_from"]["sha256"] == first["sha256"] and run["init_from"]["steps"] == 100
+    net = torch.nn.Linear(**CONFIG)
+    meta = weights.save("lin2", net, builder=BUILDER, config=CONFIG, profile="cpu",
+                        metrics={"loss": 0.4}, folder=tmp_path, **run)
+    assert "150 steps" in weights.label("lin2", tmp_path) and meta["init_from"]["name"] == "lin"
+    other = weights.chain(first, command="c", machine="a GPU", wall_time_s=1, steps=1)
+    assert other["machine"] == "a test, then a GPU"
+    with pytest.raises(ValueError, match="must have trained"):
+        weights.chain(first, command="c", machine="m", wall_time_s=1, steps=0)
