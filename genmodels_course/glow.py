@@ -26,7 +26,7 @@ from torch import nn
 from .flows import InvertibleConv1x1, bits_per_dim, logit_transform, standard_normal_log_prob
 
 __all__ = ["GlowConfig", "Glow", "squeeze", "unsqueeze", "ActNorm2d", "ConvCoupling",
-           "FlowStep", "dequantize_logit", "image_bits_per_dim"]
+           "FlowStep", "dequantize_logit", "to_pixels", "image_bits_per_dim"]
 
 
 def _check_images(x: torch.Tensor, channels: int | None = None, name: str = "x") -> None:
@@ -246,6 +246,11 @@ def dequantize_logit(x: torch.Tensor, generator: torch.Generator | None = None,
     u = torch.rand(x.shape, generator=generator, device=where).to(x.device)
     y, log_det = logit_transform(((k + u) / levels).flatten(1), alpha)
     return y.view_as(x), log_det
+
+
+def to_pixels(y: torch.Tensor, alpha: float = 0.05) -> torch.Tensor:
+    """The inverse of :func:`dequantize_logit`'s logit: flow outputs -> pixels in [0, 1]."""
+    return ((torch.sigmoid(y) - alpha) / (1 - 2 * alpha)).clamp(0, 1)
 
 
 def image_bits_per_dim(flow: Glow, x: torch.Tensor, generator: torch.Generator | None = None,

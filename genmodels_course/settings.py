@@ -19,7 +19,7 @@ from __future__ import annotations
 from . import runtime
 
 __all__ = ["tour", "classic", "latent", "vae", "flows", "gan", "translation", "diffusion",
-           "clip", "CHAPTERS"]
+           "clip", "evaluation", "CHAPTERS"]
 
 
 def _chapter(profile: str | None, benchmark: bool, overrides: dict | None,
@@ -295,11 +295,9 @@ _DIFFUSION_BENCHMARK = {
 
 
 # The shipped U-Net (`benchmarks/07_diffusion.py --save-weights`, weights=True): the cpu
-# profile's U-Net on all of MNIST, trained ~67x longer (10,000 steps, about 75 minutes on
-# one CPU thread) with a slower EMA. Sampling is what a CPU cannot afford (DDIM-50
-# takes ~0.24 s per image, DDPM-1000 ~5 s): n_fd DDIM-50 samples for the confident share,
-# the class shares and the Frechet distance, n_ddpm DDPM-1000 samples compared with as
-# many DDIM-50 samples (the same n, so the biases of small samples match).
+# profile's U-Net on all of MNIST, trained ~67x longer with a slower EMA (its manifest
+# says how a second run went on from it). A CPU cannot afford much sampling: n_fd DDIM-50
+# samples (confident share, class shares, Frechet distance), n_ddpm DDPM-1000 samples.
 _DIFFUSION_WEIGHTS = dict(img_n_train=None, img_channels=(16, 32, 32), img_t_dim=64,
                           img_steps=10_000, img_batch=32, img_lr=1e-3, ema_decay=0.999,
                           n_fd=2_000, n_ddpm=100, n_confident=2_000)
@@ -384,37 +382,39 @@ def clip(profile: str | None = None, benchmark: bool = False,
                  sweep_ws=(0.0, 1.0, 2.0, 3.0, 5.0, 8.0), sweep_n=100, ddim_steps=50,
                  n_compose=200, ema_decay=0.999, pix_steps=8_000, curve_every=1_000,
                  curve_n=20),
-        clip_batch=128,
-        image_width=16,
-        embed_dim=64,
-        text_width=64,
-        text_layers=2,
-        length=12,
-        ae_batch=64,
-        ae_width=16,
-        latent_channels=4,
-        ldm_batch=64,
+        clip_batch=128, image_width=16, embed_dim=64, text_width=64, text_layers=2, length=12,
+        ae_batch=64, ae_width=16, latent_channels=4, ldm_batch=64,
         pix_channels=(16, 32, 32),  # the pixel-space U-Net: chapter 7's cpu size
-        pix_t_dim=64,
-        pix_batch=64,
-        p_uncond=0.1,
-        T=1000,
-        lr=1e-3,
-        heldout=((7, "thickness", 1), (18, "shade", 1)),
-        seed=0,
-        profile=profile,
+        pix_t_dim=64, pix_batch=64, p_uncond=0.1, T=1000, lr=1e-3,
+        heldout=((7, "thickness", 1), (18, "shade", 1)), seed=0, profile=profile,
+    ))
+
+
+#: the benchmark scores every shipped model on more samples than the notebook can afford
+_EVALUATION_BENCHMARK = {"quick": {}, "cpu": dict(n=5_000, n_slow=1_000, n_pixelcnn=100),
+                         "gpu": dict(n=10_000, n_slow=10_000, n_pixelcnn=1_000)}
+
+
+def evaluation(profile: str | None = None, benchmark: bool = False) -> runtime.Settings:
+    """Chapter 9 (``09_evaluating_generative_models``): ``n`` samples of the fast models and
+    real images per set; ``n_slow`` DDIM-50 samples of the U-Net; ``n_pixelcnn`` PixelCNN
+    samples (784 passes each); ``n_nll`` test images for likelihoods; ``sizes``/``repeats``:
+    the bias curves; ``sweep_levels``: the metric sweep; ``n_toy``: the 2-D example."""
+    return _chapter(profile, benchmark, _EVALUATION_BENCHMARK, None, runtime.pick(
+        quick=dict(n=200, n_slow=32, n_pixelcnn=5, n_nll=200, sizes=(25, 50, 100, 200),
+                   repeats=2, sweep_levels=3, n_toy=500),
+        cpu=dict(n=2_000, n_slow=500, n_pixelcnn=24, n_nll=2_000,
+                 sizes=(25, 50, 100, 250, 500, 1_000, 2_000), repeats=3, sweep_levels=6, n_toy=2_000),
+        gpu=dict(n=10_000, n_slow=5_000, n_pixelcnn=500, n_nll=10_000, repeats=5, sweep_levels=8,
+                 sizes=(25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000), n_toy=5_000),
+        kid_subset=1_000, kid_subsets=50, k=3, copy_quantile=0.01, mixture_weight=0.01,
+        seed=0, profile=profile,
     ))
 
 
 #: notebook (and benchmark) file stem -> the name of its function here
-CHAPTERS = {
-    "00_tour": "tour",
-    "01_discriminative_vs_generative": "classic",
-    "02_latent_variables": "latent",
-    "03_elbo_vae": "vae",
-    "04_autoregressive_flows": "flows",
-    "05_minimax_gans": "gan",
-    "06_pix2pix_cyclegan": "translation",
-    "07_diffusion": "diffusion",
-    "08_clip_conditioned_diffusion": "clip",
-}
+CHAPTERS = {"00_tour": "tour", "01_discriminative_vs_generative": "classic",
+            "02_latent_variables": "latent", "03_elbo_vae": "vae", "04_autoregressive_flows": "flows",
+            "05_minimax_gans": "gan", "06_pix2pix_cyclegan": "translation",
+            "07_diffusion": "diffusion", "08_clip_conditioned_diffusion": "clip",
+            "09_evaluating_generative_models": "evaluation"}
