@@ -19,6 +19,8 @@ The pieces, with the book's equations:
 * :func:`nearest_neighbours`         exact Euclidean k-NN, in chunks of queries
 * :func:`memorisation`               samples closer to a training image than held-out images
   ever are, eq. (9.6): likely copies
+* :func:`inception_score`            ``exp E_x KL(p(y | x) || p(y))``, eq. (9.7) (Salimans et al.
+  2016), from a classifier's probabilities: it never looks at real data
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from . import metrics
 
 __all__ = ["mixture_log_likelihood", "gaussian_frechet_distance", "fd_by_sample_size",
            "polynomial_kernel", "mmd2_unbiased", "kid", "precision", "nearest_neighbours",
-           "memorisation"]
+           "memorisation", "inception_score"]
 
 
 def _features(x, name: str, min_rows: int = 1) -> torch.Tensor:
@@ -274,3 +276,23 @@ def memorisation(samples, train, test, quantile: float = 0.01, chunk: int = 1024
     threshold = float(torch.quantile(test_nn[:, 0].double(), float(quantile)))
     return {"sample_nn": sample_nn[:, 0], "nn_index": nn_index[:, 0], "test_nn": test_nn[:, 0],
             "threshold": threshold, "share_copies": float((sample_nn[:, 0] < threshold).double().mean())}
+
+
+# ---------------------------------------------------------------- the inception score
+def inception_score(probs) -> float:
+    """The inception score ``exp( mean_x KL(p(y | x) || p(y)) )``, eq. (9.7), from class
+    probabilities ``(N, K)`` (rows summing to 1; ``p(y)`` is their mean over the N samples).
+
+    Between 1 (every sample gets the same class distribution) and K (every sample is
+    classified with certainty and the classes are used equally). It is computed from the
+    samples alone, so it cannot tell a model that draws every digit from one that repeats
+    one image per class."""
+    p = torch.as_tensor(probs, dtype=torch.float64)
+    if p.ndim != 2 or len(p) < 1 or p.shape[1] < 2:
+        raise ValueError(f"inception_score expects class probabilities (N, K) with K >= 2, got {tuple(p.shape)}")
+    if (p < 0).any() or not torch.allclose(p.sum(1), torch.ones(len(p), dtype=p.dtype), atol=1e-4):
+        raise ValueError("inception_score expects rows of probabilities (non-negative, summing to 1): "
+                         "pass softmax outputs, not logits")
+    marginal = p.mean(0, keepdim=True)
+    kl = (p * (p.clamp_min(1e-30).log() - marginal.clamp_min(1e-30).log())).sum(1)
+    return float(kl.mean().exp())

@@ -225,6 +225,11 @@ def visits(browser_context, server):
                        .filter(i => i.complete && i.naturalWidth > 0 && i.clientWidth > 0).length,
                    output_texts: Array.from(document.querySelectorAll('.cell_output pre'))
                        .map(p => p.textContent),
+                   output_tables: document.querySelectorAll('.cell_output table').length,
+                   // a Markdown table that a cell displayed but the page did not parse
+                   raw_tables: Array.from(document.querySelectorAll('.cell_output p'))
+                       .filter(p => /\|\s*(---|\u2014)\s*\|/.test(p.textContent))
+                       .map(p => p.textContent.slice(0, 80)),
                    widgets: document.querySelectorAll(
                        'script[type="application/vnd.jupyter.widget-view+json"], '
                        + '.jupyter-widgets, .widget-area').length,
@@ -472,3 +477,13 @@ def test_figures_fit_the_text_column(visits):
             problems.append(f"{page}: figures {wide} px wide; the page shrinks them and their "
                             "text becomes unreadable (keep figsize widths at 8 inches or less)")
     assert not problems, "\n".join(problems)
+
+
+def test_displayed_tables_render_as_tables(visits):
+    """Tables that cells display as Markdown (chapters 7 and 9) become HTML tables, not pipes."""
+    raw = {p: v["raw_tables"] for p, v in visits.items() if p != "__remote__" and v["raw_tables"]}
+    assert not raw, f"Markdown tables shown as raw text: {raw}"
+    for stem in ("07_diffusion", "09_evaluating_generative_models"):
+        pages = [v for p, v in visits.items() if stem in p]
+        if pages:
+            assert pages[0]["output_tables"] >= 1, f"{stem}: its table is missing from the page"

@@ -192,3 +192,22 @@ def test_precision_agrees_with_metrics():
     real, fake = torch.randn(120, 6, generator=g), 1.3 * torch.randn(90, 6, generator=g) + 0.2
     for k in (1, 3, 5):
         assert float(evaluation.precision(real, fake, k)) == pytest.approx(metrics.precision_recall(real, fake, k)[0])
+
+
+def test_inception_score_spans_one_to_the_number_of_classes():
+    from genmodels_course import evaluation as ev
+
+    certain = torch.eye(10).repeat(7, 1)  # every class, each with certainty
+    assert ev.inception_score(certain) == pytest.approx(10.0, rel=1e-9)
+    same = torch.softmax(torch.randn(1, 10), 1).repeat(50, 1)  # one class distribution for all
+    assert ev.inception_score(same) == pytest.approx(1.0, abs=1e-9)
+    # against a direct computation on random probabilities
+    g = torch.Generator().manual_seed(0)
+    p = torch.softmax(3 * torch.randn(200, 10, generator=g, dtype=torch.float64), 1)
+    py = p.mean(0)
+    direct = torch.exp(torch.mean(torch.stack([(row * (row / py).log()).sum() for row in p])))
+    assert ev.inception_score(p) == pytest.approx(float(direct), rel=1e-9)
+    with pytest.raises(ValueError, match="softmax"):
+        ev.inception_score(torch.randn(5, 10))
+    with pytest.raises(ValueError, match=r"\(N, K\)"):
+        ev.inception_score(torch.ones(10))
