@@ -5,17 +5,7 @@ import torch
 
 from genmodels_course import evaluation, exercises, metrics
 
-
-def _passes(name, fn):
-    verdict = exercises.evaluate(name, fn)
-    assert verdict.passed, verdict.message
-
-
-def _fails(name, fn, words=""):
-    verdict = exercises.evaluate(name, fn)
-    assert not verdict.passed, f"{name}: a wrong version passed"
-    assert words in verdict.message, verdict.message
-    return verdict.message
+from exercise_helpers import fails, passes  # tests/exercise_helpers.py
 
 
 def test_names_are_registered():
@@ -27,13 +17,13 @@ def test_names_are_registered():
 # ---------------------------------------------------------------- Frechet distance
 def test_frechet_distance_checker():
     name = "evaluation.frechet_distance"
-    _passes(name, evaluation.gaussian_frechet_distance)
+    passes(name, evaluation.gaussian_frechet_distance)
 
     def with_scipy(mu1, cov1, mu2, cov2):  # the route of pytorch-fid: a float, not a tensor
         cross = scipy.linalg.sqrtm(cov1.numpy() @ cov2.numpy()).real
         return float(((mu1 - mu2) ** 2).sum() + torch.trace(cov1) + torch.trace(cov2) - 2 * np.trace(cross))
 
-    _passes(name, with_scipy)
+    passes(name, with_scipy)
 
     def root(c):
         w, v = torch.linalg.eigh(c)
@@ -53,20 +43,20 @@ def test_frechet_distance_checker():
         return evaluation.gaussian_frechet_distance(mu1, cov1, mu1, cov2)
 
     for wrong in (entrywise_sqrt, product_of_roots, no_factor_two, no_mean_term):
-        _fails(name, wrong, "should be")
-    _fails(name, lambda *a: evaluation.gaussian_frechet_distance(*a).expand(3), "one number")
+        fails(name, wrong, "should be")
+    fails(name, lambda *a: evaluation.gaussian_frechet_distance(*a).expand(3), "one number")
 
 
 # ---------------------------------------------------------------- MMD
 def test_mmd2_unbiased_checker():
     name = "evaluation.mmd2_unbiased"
-    _passes(name, evaluation.mmd2_unbiased)
+    passes(name, evaluation.mmd2_unbiased)
 
     def with_masks(a, b, kernel):  # a different but right way: means over off-diagonal masks
         off_a, off_b = ~torch.eye(len(a), dtype=torch.bool), ~torch.eye(len(b), dtype=torch.bool)
         return kernel(a, a)[off_a].mean() + kernel(b, b)[off_b].mean() - 2 * kernel(a, b).mean()
 
-    _passes(name, with_masks)
+    passes(name, with_masks)
 
     def biased(a, b, kernel):  # the diagonal kept: V-statistic
         return kernel(a, a).mean() + kernel(b, b).mean() - 2 * kernel(a, b).mean()
@@ -83,17 +73,17 @@ def test_mmd2_unbiased_checker():
                 - 2 * kernel(a, b).mean())
 
     for wrong in (biased, no_two, divides_by_n_squared):
-        _fails(name, wrong, "should be")
-    assert "raised" in _fails(name, lambda a, b, kernel: kernel(a, b[:, :1]).mean())
-    assert "NaN" in _fails(name, lambda a, b, kernel: torch.tensor(float("nan"), dtype=torch.float64))
-    assert "one number" in _fails(name, lambda a, b, kernel: kernel(a, a).sum(1))
+        fails(name, wrong, "should be")
+    assert "raised" in fails(name, lambda a, b, kernel: kernel(a, b[:, :1]).mean())
+    assert "NaN" in fails(name, lambda a, b, kernel: torch.tensor(float("nan"), dtype=torch.float64))
+    assert "one number" in fails(name, lambda a, b, kernel: kernel(a, a).sum(1))
 
 
 # ---------------------------------------------------------------- precision
 def test_precision_checker():
     name = "evaluation.precision"
-    _passes(name, evaluation.precision)
-    _passes(name, lambda real, fake, k=3: metrics.precision_recall(real, fake, k)[0])  # a float is fine
+    passes(name, evaluation.precision)
+    passes(name, lambda real, fake, k=3: metrics.precision_recall(real, fake, k)[0])  # a float is fine
 
     def itself_a_neighbour(real, fake, k=3):  # the zero distance to itself counted: radii too small
         radii = torch.cdist(real, real).topk(k, dim=1, largest=False).values[:, k - 1]
@@ -108,9 +98,9 @@ def test_precision_checker():
         return (torch.cdist(fake, real) <= radii).all(1).double().mean()
 
     for wrong in (itself_a_neighbour, fake_radii, all_balls):
-        _fails(name, wrong, "should be")
-    assert "raised" in _fails(name, lambda real, fake, k=3: 1 / 0)
-    assert "one number" in _fails(name, lambda real, fake, k=3: torch.zeros(len(fake)))
+        fails(name, wrong, "should be")
+    assert "raised" in fails(name, lambda real, fake, k=3: 1 / 0)
+    assert "one number" in fails(name, lambda real, fake, k=3: torch.zeros(len(fake)))
 
 
 def test_solutions_print_the_references(capsys):

@@ -5,17 +5,7 @@ import torch.nn.functional as F
 from genmodels_course import autoencoders as ae
 from genmodels_course import exercises, latent, mixtures
 
-
-def _passes(name, fn):
-    verdict = exercises.evaluate(name, fn)
-    assert verdict.passed, verdict.message
-
-
-def _fails(name, fn, words=""):
-    verdict = exercises.evaluate(name, fn)
-    assert not verdict.passed, f"{name}: a wrong version passed"
-    assert words in verdict.message, verdict.message
-    return verdict.message
+from exercise_helpers import fails, passes  # tests/exercise_helpers.py
 
 
 def test_names_are_registered():
@@ -26,13 +16,13 @@ def test_names_are_registered():
 
 
 def test_pca_checker():
-    _passes("latent.pca", latent.pca)
+    passes("latent.pca", latent.pca)
 
     def flipped(x, k):       # a sign flip of a component is still right
         m, c, v = latent.pca(x, k)
         return m, -c, v
 
-    _passes("latent.pca", flipped)
+    passes("latent.pca", flipped)
 
     def uncentred(x, k):
         _, s, vt = torch.linalg.svd(x, full_matrices=False)
@@ -47,43 +37,43 @@ def test_pca_checker():
         u, s, _ = torch.linalg.svd(x - m, full_matrices=False)
         return m, u[:, :k].T, s[:k] ** 2 / len(x)
 
-    _fails("latent.pca", uncentred)
-    _fails("latent.pca", unbiased, "variances")
-    _fails("latent.pca", columns_of_u, "components")
-    _fails("latent.pca", lambda x, k: (_ for _ in ()).throw(NotImplementedError), "not implemented")
+    fails("latent.pca", uncentred)
+    fails("latent.pca", unbiased, "variances")
+    fails("latent.pca", columns_of_u, "components")
+    fails("latent.pca", lambda x, k: (_ for _ in ()).throw(NotImplementedError), "not implemented")
 
 
 def test_ppca_ml_checker():
-    _passes("latent.ppca_ml", latent.ppca_ml)
-    _passes("latent.ppca_ml", lambda e, U, q: (U[:, :q] * (e[:q] - e[q:].mean()).sqrt(), e[q:].mean()))
-    _fails("latent.ppca_ml", lambda e, U, q: (U[:, :q] * e[:q].sqrt(), float(e[q:].mean())))       # forgets - sigma2
-    _fails("latent.ppca_ml", lambda e, U, q: (U[:, :q] * (e[:q] - e[q:].sum()).clamp(min=0).sqrt(),
+    passes("latent.ppca_ml", latent.ppca_ml)
+    passes("latent.ppca_ml", lambda e, U, q: (U[:, :q] * (e[:q] - e[q:].mean()).sqrt(), e[q:].mean()))
+    fails("latent.ppca_ml", lambda e, U, q: (U[:, :q] * e[:q].sqrt(), float(e[q:].mean())))       # forgets - sigma2
+    fails("latent.ppca_ml", lambda e, U, q: (U[:, :q] * (e[:q] - e[q:].sum()).clamp(min=0).sqrt(),
                                                float(e[q:].sum())))                              # sum, not mean
-    _fails("latent.ppca_ml", lambda e, U, q: (U[:, :q] * (e[:q] - e[q:].mean()), float(e[q:].mean())))  # no sqrt
+    fails("latent.ppca_ml", lambda e, U, q: (U[:, :q] * (e[:q] - e[q:].mean()), float(e[q:].mean())))  # no sqrt
 
 
 def test_responsibilities_checker():
-    _passes("latent.responsibilities", mixtures.responsibilities)
+    passes("latent.responsibilities", mixtures.responsibilities)
 
     def naive(log_pdf, log_w):
         p = log_pdf.exp() * log_w.exp()
         return p / p.sum(1, keepdim=True)
 
-    msg = _fails("latent.responsibilities", naive)
+    msg = fails("latent.responsibilities", naive)
     assert "NaN" in msg or "-1000" in msg
-    _fails("latent.responsibilities", lambda lp, lw: torch.softmax(lp, dim=1))          # forgets the weights
-    _fails("latent.responsibilities", lambda lp, lw: torch.softmax(lp + lw, dim=0))     # wrong axis
+    fails("latent.responsibilities", lambda lp, lw: torch.softmax(lp, dim=1))          # forgets the weights
+    fails("latent.responsibilities", lambda lp, lw: torch.softmax(lp + lw, dim=0))     # wrong axis
 
 
 def test_corrupt_checker():
-    _passes("latent.corrupt", ae.corrupt)
-    _fails("latent.corrupt", lambda x, eps, keep, s: keep * (x + s * eps))               # no clamp
-    _fails("latent.corrupt", lambda x, eps, keep, s: (keep * x + s * eps).clamp(0, 1))   # noise on masked pixels
-    _fails("latent.corrupt", lambda x, eps, keep, s: keep * (x + s ** 2 * eps).clamp(0, 1))
+    passes("latent.corrupt", ae.corrupt)
+    fails("latent.corrupt", lambda x, eps, keep, s: keep * (x + s * eps))               # no clamp
+    fails("latent.corrupt", lambda x, eps, keep, s: (keep * x + s * eps).clamp(0, 1))   # noise on masked pixels
+    fails("latent.corrupt", lambda x, eps, keep, s: keep * (x + s ** 2 * eps).clamp(0, 1))
 
 
 def test_denoising_loss_checker_compares_gradients():
-    _passes("latent.denoising_loss", ae.denoising_loss)
+    passes("latent.denoising_loss", ae.denoising_loss)
 
     def detached(model, x, eps, keep, s):
         return ae.denoising_loss(model, x, eps, keep, s).detach()
@@ -105,9 +95,9 @@ def test_denoising_loss_checker_compares_gradients():
         loss = ae.denoising_loss(model, x, eps, keep, s)
         return 0.5 * loss + 0.5 * loss.detach()
 
-    _fails("latent.denoising_loss", detached, "no gradient")
-    _fails("latent.denoising_loss", rebuilt, "no gradient")
-    _fails("latent.denoising_loss", noisy_target)
-    _fails("latent.denoising_loss", pixel_mean)
-    _fails("latent.denoising_loss", clean_input)
-    _fails("latent.denoising_loss", half_gradient, "gradient")
+    fails("latent.denoising_loss", detached, "no gradient")
+    fails("latent.denoising_loss", rebuilt, "no gradient")
+    fails("latent.denoising_loss", noisy_target)
+    fails("latent.denoising_loss", pixel_mean)
+    fails("latent.denoising_loss", clean_input)
+    fails("latent.denoising_loss", half_gradient, "gradient")
