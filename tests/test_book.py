@@ -228,7 +228,7 @@ def visits(browser_context, server):
                    output_tables: document.querySelectorAll('.cell_output table').length,
                    // a Markdown table that a cell displayed but the page did not parse
                    raw_tables: Array.from(document.querySelectorAll('.cell_output p'))
-                       .filter(p => /\|\s*(---|\u2014)\s*\|/.test(p.textContent))
+                       .filter(p => /[|]\\s*(---|\\u2014)\\s*[|]/.test(p.textContent))
                        .map(p => p.textContent.slice(0, 80)),
                    widgets: document.querySelectorAll(
                        'script[type="application/vnd.jupyter.widget-view+json"], '
