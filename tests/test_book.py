@@ -117,6 +117,21 @@ def test_duplicate_bibliography_keys_are_found(tmp_path):
     assert build_book.duplicate_bib_keys(ROOT / "book" / "references.bib") == []
 
 
+def test_cache_is_emptied_when_code_or_shipped_weights_change(tmp_path):
+    """Executed outputs show what the package's code and shipped models produce: a change to
+    either must re-execute the pages (the cache is keyed on the notebooks' code alone)."""
+    shipped = tmp_path / "genmodels_course" / "shipped"
+    shipped.mkdir(parents=True)
+    (tmp_path / "genmodels_course" / "mod.py").write_text("x = 1\n")
+    (shipped / "net.safetensors").write_bytes(b"weights")
+    before = build_book.package_fingerprint(tmp_path)
+    (shipped / "net.safetensors").write_bytes(b"retrained weights")
+    after_weights = build_book.package_fingerprint(tmp_path)
+    (tmp_path / "genmodels_course" / "mod.py").write_text("x = 2\n")
+    after_code = build_book.package_fingerprint(tmp_path)
+    assert len({before, after_weights, after_code}) == 3
+
+
 def test_toc_lists_only_existing_files():
     sources = build_book.check_toc(ROOT)
     assert sources[0].name in ("intro.md",), "the book opens with book/intro.md"

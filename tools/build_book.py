@@ -156,11 +156,14 @@ def active_profile(env: dict) -> str:
     return "gpu" if torch.cuda.is_available() else "cpu"
 
 
-def package_fingerprint() -> str:
-    """A hash of the package's Python sources: executed outputs depend on them too."""
+def package_fingerprint(root: Path = ROOT) -> str:
+    """A hash of the package's Python sources and of its shipped weights and manifests:
+    executed outputs depend on all of them (a chapter prints what its shipped model draws)."""
+    package = root / "genmodels_course"
+    paths = list(package.rglob("*.py")) + [p for p in (package / "shipped").glob("*") if p.is_file()]
     digest = hashlib.sha256()
-    for path in sorted((ROOT / "genmodels_course").rglob("*.py")):
-        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    for path in sorted(paths):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
