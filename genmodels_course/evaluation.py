@@ -254,7 +254,8 @@ def nearest_neighbours(queries, reference, k: int = 1, chunk: int = 1024) -> tup
     return torch.cat(dists), torch.cat(idxs)
 
 
-def memorisation(samples, train, test, quantile: float = 0.01, chunk: int = 1024) -> dict:
+def memorisation(samples, train, test, quantile: float = 0.01, chunk: int = 1024,
+                 test_nn: torch.Tensor | None = None) -> dict:
     """Which samples sit closer to a training image than held-out images do, eq. (9.6).
 
     ``samples`` ``(S, ...)``, ``train`` ``(N, ...)``, ``test`` ``(T, ...)``: images or
@@ -268,13 +269,20 @@ def memorisation(samples, train, test, quantile: float = 0.01, chunk: int = 1024
       distance and image
     * ``test_nn`` ``(T,)``: the same for each test image
     * ``threshold`` (float) and ``share_copies`` (float): share of samples strictly below it
+
+    ``test_nn`` ``(T,)``: the test images' distances from an earlier call, to score several
+    sample sets against one test set without searching the training set for it again.
     """
     if not 0.0 < float(quantile) < 1.0:
         raise ValueError(f"quantile must lie strictly between 0 and 1, got {quantile}")
     sample_nn, nn_index = nearest_neighbours(samples, train, 1, chunk)
-    test_nn, _ = nearest_neighbours(test, train, 1, chunk)
-    threshold = float(torch.quantile(test_nn[:, 0].double(), float(quantile)))
-    return {"sample_nn": sample_nn[:, 0], "nn_index": nn_index[:, 0], "test_nn": test_nn[:, 0],
+    if test_nn is None:
+        test_nn = nearest_neighbours(test, train, 1, chunk)[0][:, 0]
+    elif test_nn.shape != (len(test),):
+        raise ValueError(f"test_nn must hold one distance per test image, shape ({len(test)},), "
+                         f"got {tuple(test_nn.shape)}")
+    threshold = float(torch.quantile(test_nn.double(), float(quantile)))
+    return {"sample_nn": sample_nn[:, 0], "nn_index": nn_index[:, 0], "test_nn": test_nn,
             "threshold": threshold, "share_copies": float((sample_nn[:, 0] < threshold).double().mean())}
 
 

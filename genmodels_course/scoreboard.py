@@ -1,4 +1,4 @@
-"""Chapter 9, section 9.6: one scoreboard for the book's image models.
+"""Chapter 9, section 9.7: one scoreboard for the book's image models.
 
 Every MNIST model that the book ships (chapter 3's VAE, chapter 4's PixelCNN and
 multi-scale flow, chapter 5's DCGAN, chapter 7's U-Net) is loaded through
@@ -24,10 +24,10 @@ from typing import Callable
 
 import torch
 
-from . import evaluation, metrics, runtime, weights
+from . import data, evaluation, metrics, runtime, weights
 
 __all__ = ["MODELS", "Sampler", "shipped_sampler", "draw", "disjoint_subsets", "Reference", "reference",
-           "score", "likelihoods"]
+           "copy_check", "score", "likelihoods"]
 
 #: the shipped MNIST models of the book: name -> (row title, what a "sample" is)
 MODELS = {
@@ -79,9 +79,8 @@ def shipped_sampler(name: str, device: torch.device | str | None = None) -> Samp
         eta = meta["metrics"].get("ddim_eta", 0.0)
 
         def fn(n, g):
-            x = diffusion.ddim_sample(model, (n, 1, 28, 28), schedule, steps=50, eta=eta,
-                                      generator=g, clip=1.0)
-            return ((x + 1) / 2).clamp(0, 1)
+            return data.from_tanh_range(diffusion.ddim_sample(
+                model, (n, 1, 28, 28), schedule, steps=50, eta=eta, generator=g, clip=1.0))
     title, what = MODELS[name]
     return Sampler(name, title, what, torch.no_grad()(fn), weights.label(name), meta, dev, model)
 
@@ -92,9 +91,7 @@ def draw(sampler: Sampler, n: int, seed: int = 0, batch: int = 500) -> tuple[tor
         raise ValueError(f"draw needs n > 0 samples, got {n}")
     g = runtime.generator(seed, device=sampler.device)
     start = time.perf_counter()
-    out = [sampler.fn(min(batch, n - i), g).float().cpu() for i in range(0, n, batch)]
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+    out = [sampler.fn(min(batch, n - i), g).float().cpu() for i in range(0, n, batch)]  # .cpu() waits
     seconds = time.perf_counter() - start
     return torch.cat(out), 1000 * seconds / n
 
@@ -130,13 +127,21 @@ def reference(test: torch.Tensor, train: torch.Tensor) -> Reference:
     return Reference(test, train, metrics.features(test).cpu(), nn_test)
 
 
+def copy_check(fake: torch.Tensor, ref: Reference, quantile: float = 0.01) -> dict:
+    """:func:`genmodels_course.evaluation.memorisation` of ``fake`` against the reference's
+    training and test images (eq. 9.6), reusing the test images' distances."""
+    return evaluation.memorisation(fake.float().cpu(), ref.train, ref.test, quantile, test_nn=ref.test_nn)
+
+
 def score(fake: torch.Tensor, ref: Reference, k: int = 3, kid_subset: int = 1000,
-          kid_subsets: int = 50, copy_quantile: float = 0.01, seed: int = 0) -> dict:
+          kid_subsets: int = 50, copy_quantile: float = 0.01, seed: int = 0,
+          copies: bool = True) -> dict:
     """Every sample-based measure of chapter 9 for images ``fake (n, 1, 28, 28)`` in [0, 1].
 
     Returns ``{"n", "fd", "kid", "kid_std", "precision", "recall", "confident",
     "classes", "copies"}``; the Frechet distance and the recall depend on ``n`` (compare
-    rows only at the same ``n``), KID does not on average.
+    rows only at the same ``n``), KID does not on average. ``copies=False`` leaves out the
+    search of the training set (the slow part; ``"copies"`` is then None).
     """
     if fake.ndim != 4 or tuple(fake.shape[1:]) != (1, 28, 28) or len(fake) <= k:
         raise ValueError(f"score expects more than k = {k} images of shape (n, 1, 28, 28), "
@@ -149,13 +154,11 @@ def score(fake: torch.Tensor, ref: Reference, k: int = 3, kid_subset: int = 1000
     kid, kid_std = evaluation.kid(f, ref.test_feats, n_subsets=kid_subsets, subset_size=kid_subset,
                                   generator=torch.Generator().manual_seed(seed))
     precision, recall = metrics.precision_recall(ref.test_feats[:n_ref], f[:n_ref], k=k)
-    sample_nn = evaluation.nearest_neighbours(fake, ref.train, k=1)[0][:, 0]
-    threshold = torch.quantile(ref.test_nn.double(), copy_quantile)
     conf = metrics.confident_classes(fake)
     return {"n": len(fake), "fd": metrics.frechet_distance(f, ref.test_feats), "kid": kid,
             "kid_std": kid_std, "precision": precision, "recall": recall,
             "confident": conf["share_confident"], "classes": metrics.effective_classes(fake),
-            "copies": float((sample_nn.double() < threshold).double().mean())}
+            "copies": copy_check(fake, ref, copy_quantile)["share_copies"] if copies else None}
 
 
 @torch.no_grad()

@@ -211,3 +211,17 @@ def test_inception_score_spans_one_to_the_number_of_classes():
         ev.inception_score(torch.randn(5, 10))
     with pytest.raises(ValueError, match=r"\(N, K\)"):
         ev.inception_score(torch.ones(10))
+
+
+def test_memorisation_reuses_the_test_distances_it_is_given():
+    g = torch.Generator().manual_seed(3)
+    train, test = torch.randn(500, 5, generator=g), torch.randn(300, 5, generator=g)
+    samples = torch.cat([train[:50], torch.randn(150, 5, generator=g)])
+    first = evaluation.memorisation(samples, train, test, quantile=0.05)
+    again = evaluation.memorisation(samples, train, test, quantile=0.05, test_nn=first["test_nn"])
+    assert again["share_copies"] == first["share_copies"] and again["threshold"] == first["threshold"]
+    # the given distances set the threshold: all-zero distances leave no sample below it
+    none = evaluation.memorisation(samples, train, test, quantile=0.05, test_nn=torch.zeros(300))
+    assert none["share_copies"] == 0.0
+    with pytest.raises(ValueError, match="one distance per test image"):
+        evaluation.memorisation(samples, train, test, test_nn=torch.zeros(7))

@@ -98,3 +98,11 @@ def test_likelihoods_share_one_binarisation(mnist):
     assert 60 < lik["pixelcnn_nats"] < 130 and 60 < lik["vae_nats"] < 150
     glow_meta = gm.weights.manifest("glow_mnist")
     assert abs(lik["glow_bits_per_dim"] - glow_meta["metrics"]["test_bits_per_dim"]) < 0.15
+
+
+def test_the_copy_check_can_be_left_out_and_agrees_with_evaluation(mnist, ref):
+    x_train, _ = mnist
+    fast = scoreboard.score(x_train[:100], ref, kid_subset=50, kid_subsets=5, copies=False)
+    assert fast["copies"] is None and fast["n"] == 100
+    direct = gm.evaluation.memorisation(x_train[:100], ref.train, ref.test, 0.01)
+    assert scoreboard.copy_check(x_train[:100], ref, 0.01)["share_copies"] == direct["share_copies"] == 1.0
