@@ -102,6 +102,7 @@ def main(argv=None) -> dict:
         if args.save_weights:
             cfg = gan.DCGANConfig(steps=s["dcgan_steps"], width=s["width"], z_dim=s["z_dim"],
                                   batch_size=s["dcgan_batch"], ema_decay=s["dcgan_ema"],
+                                  depth=s["dcgan_depth"],
                                   seed=args.seed, max_seconds=args.train_seconds)
         else:
             cfg = gan.DCGANConfig(steps=s["dcgan_steps"], width=s["width"])
@@ -124,6 +125,8 @@ def main(argv=None) -> dict:
         real_train, _ = gm.data.load_mnist(train=True, n=s["n_fd"], seed=1)
         result["dcgan_steps"] = cfg.steps
         result["dcgan_width"] = s["width"]
+        result["dcgan_depth"] = (meta["config"].get("depth", 0) if args.remeasure
+                                 else cfg.depth if args.save_weights else 0)
         result["dcgan_fd"] = round(gm.metrics.fid(fake, x_test), 2)
         result["fd_floor_train_vs_test"] = round(gm.metrics.fid_floor(real_train, x_test), 2)
         result["n_fd"] = s["n_fd"]
@@ -149,7 +152,8 @@ def main(argv=None) -> dict:
             else:
                 result["weights"] = gm.weights.save(
                 "dcgan_mnist", G, builder="genmodels_course.dcgan:DCGenerator",
-                    config={"z_dim": cfg.z_dim, "width": cfg.width, "n_classes": 0},
+                    config={"z_dim": cfg.z_dim, "width": cfg.width, "n_classes": 0,
+                            "depth": cfg.depth},
                     command=command_line(argv), profile=profile,
                     machine=gm.weights.describe_machine(), wall_time_s=t_train,
                     steps=cfg.steps, dtype=torch.float16,

@@ -35,24 +35,40 @@ def _dcgan_init(net: nn.Module, generator: torch.Generator | None = None) -> Non
             nn.init.zeros_(module.bias)
 
 
+def _refine(channels: int, depth: int, act, batch_norm: bool = True) -> list:
+    # ``depth`` extra 3x3 convolutions at one resolution (same channels, same size): more
+    # capacity per scale. depth = 0 adds nothing, so the original DCGAN layout (and the
+    # shipped weights' layer names) stay as they were.
+    layers = []
+    for _ in range(depth):
+        layers += [nn.Conv2d(channels, channels, 3, 1, 1, bias=not batch_norm),
+                   nn.BatchNorm2d(channels) if batch_norm else nn.Identity(), act()]
+    return layers
+
+
 class DCGenerator(nn.Module):
     """DCGAN generator for 28x28 images: ``(N, z_dim)`` [, labels ``(N,)``] -> ``(N, 1, 28, 28)`` in [-1, 1].
 
     Transposed convolutions 1 -> 7 -> 14 -> 28, batch norm and ReLU in between, tanh at the end,
     no fully connected hidden layer. With ``n_classes > 0`` it is conditional: the label's
     embedding is concatenated to z (a conditional GAN, Mirza and Osindero 2014).
+    ``depth`` adds that many 3x3 convolutions (batch norm, ReLU) at 7x7 and at 14x14.
     ``generator`` (CPU) draws the initial weights.
     """
 
-    def __init__(self, z_dim: int = 64, width: int = 64, n_classes: int = 0,
+    def __init__(self, z_dim: int = 64, width: int = 64, n_classes: int = 0, depth: int = 0,
                  generator: torch.Generator | None = None):
         super().__init__()
+        if depth < 0:
+            raise ValueError(f"depth counts extra 3x3 convolutions per resolution and cannot be negative, got {depth}")
         self.z_dim, self.n_classes = z_dim, n_classes
         self.embed = nn.Embedding(n_classes, 16) if n_classes else None
         d_in = z_dim + (16 if n_classes else 0)
         self.net = nn.Sequential(
             nn.ConvTranspose2d(d_in, 2 * width, 7, 1, 0, bias=False), nn.BatchNorm2d(2 * width), nn.ReLU(True),
+            *_refine(2 * width, depth, nn.ReLU),
             nn.ConvTranspose2d(2 * width, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(True),
+            *_refine(width, depth, nn.ReLU),
             nn.ConvTranspose2d(width, 1, 4, 2, 1), nn.Tanh(),
         )
         _dcgan_init(self, generator)
@@ -73,18 +89,24 @@ class DCDiscriminator(nn.Module):
     Strided convolutions 28 -> 14 -> 7 -> 1 (no pooling), LeakyReLU(0.2), batch norm on the
     middle layer only, no fully connected hidden layer. With ``n_classes > 0`` the label is
     fed as extra one-hot image channels. ``batch_norm=False`` suits WGAN-GP critics.
+    ``depth`` adds that many 3x3 convolutions at 14x14 and at 7x7.
     ``generator`` (CPU) draws the initial weights.
     """
 
-    def __init__(self, width: int = 64, n_classes: int = 0, batch_norm: bool = True,
+    def __init__(self, width: int = 64, n_classes: int = 0, batch_norm: bool = True, depth: int = 0,
                  generator: torch.Generator | None = None):
         super().__init__()
+        if depth < 0:
+            raise ValueError(f"depth counts extra 3x3 convolutions per resolution and cannot be negative, got {depth}")
         self.n_classes = n_classes
         c_in = 1 + n_classes
+        act = lambda: nn.LeakyReLU(0.2)  # noqa: E731
         self.net = nn.Sequential(
             nn.Conv2d(c_in, width, 4, 2, 1), nn.LeakyReLU(0.2, True),
+            *_refine(width, depth, act, batch_norm),
             nn.Conv2d(width, 2 * width, 4, 2, 1, bias=not batch_norm),
             nn.BatchNorm2d(2 * width) if batch_norm else nn.Identity(), nn.LeakyReLU(0.2, True),
+            *_refine(2 * width, depth, act, batch_norm),
             nn.Conv2d(2 * width, 1, 7, 1, 0),
         )
         _dcgan_init(self, generator)
@@ -112,6 +134,7 @@ class DCGANConfig:
     conditional: bool = False
     seed: int = 0
     ema_decay: float = 0.0  # > 0: return an exponential moving average of G's weights
+    depth: int = 0  # extra 3x3 convolutions per resolution in G and D (0: the DCGAN paper's layout)
     max_seconds: float | None = None  # stop early after this wall time (history.steps_done)
 
 
@@ -167,8 +190,8 @@ def train_dcgan(x: torch.Tensor, y: torch.Tensor, cfg: DCGANConfig, on_step=None
     device = runtime.device()
     n_classes = 10 if cfg.conditional else 0
     g_init = torch.Generator().manual_seed(cfg.seed)
-    G = DCGenerator(cfg.z_dim, cfg.width, n_classes, generator=g_init).to(device)
-    D = DCDiscriminator(cfg.width, n_classes, generator=g_init).to(device)
+    G = DCGenerator(cfg.z_dim, cfg.width, n_classes, depth=cfg.depth, generator=g_init).to(device)
+    D = DCDiscriminator(cfg.width, n_classes, depth=cfg.depth, generator=g_init).to(device)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     gen = generator if generator is not None else runtime.generator(cfg.seed + 1, device=device)

@@ -220,7 +220,7 @@ _GAN_BENCHMARK = {
 # 20,000 steps took 73 minutes on one CPU thread), with an EMA of G's weights; measured on
 # n_confident samples (the classifier's confident share and the class shares) and n_fd
 # samples (the Frechet distance, against the whole test set).
-_GAN_WEIGHTS = dict(n_train=None, dcgan_steps=30_000, width=48,
+_GAN_WEIGHTS = dict(n_train=None, dcgan_steps=30_000, width=48, dcgan_depth=0,
                     dcgan_batch=64, dcgan_ema=0.999, n_fd=10_000, n_confident=2_000)
 
 

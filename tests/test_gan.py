@@ -460,3 +460,26 @@ def test_discriminator_features_are_the_input_of_the_last_layer():
         gan.discriminator_features(Dc, x)
     with pytest.raises(ValueError, match="28"):
         gan.discriminator_features(D, torch.rand(2, 1, 8, 8))
+
+
+def test_dcgan_depth_adds_same_size_convolutions_and_keeps_depth_zero_layout():
+    g = torch.Generator().manual_seed(0)
+    base, deep = gan.DCGenerator(8, 4, generator=g), gan.DCGenerator(8, 4, depth=2, generator=g)
+    # depth 0 is the DCGAN paper's layout: the shipped weights' layer names stay valid
+    assert list(base.state_dict()) == list(gan.DCGenerator(8, 4).state_dict())
+    convs = [m for m in deep.net if isinstance(m, torch.nn.Conv2d)]
+    assert [c.kernel_size for c in convs] == [(3, 3)] * 4  # two at 7x7, two at 14x14
+    assert [c.in_channels for c in convs] == [8, 8, 4, 4]
+    assert deep(torch.randn(3, 8)).shape == (3, 1, 28, 28)
+    D = gan.DCDiscriminator(width=4, depth=1)
+    x = torch.rand(3, 1, 28, 28)
+    assert D(x).shape == (3,)
+    assert gan.discriminator_features(D, x).shape == (3, 8 * 7 * 7)
+    critic = gan.DCDiscriminator(width=4, depth=1, batch_norm=False)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in critic.modules())
+    with pytest.raises(ValueError, match="depth"):
+        gan.DCGenerator(8, 4, depth=-1)
+    cfg = gan.DCGANConfig(steps=2, batch_size=16, z_dim=8, width=4, depth=1)
+    G, D, _ = gan.train_dcgan(torch.rand(32, 1, 28, 28), torch.arange(32) % 10, cfg, progress=False)
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in G.net) == 2
+    assert sum(isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3) for m in D.net) == 2
