@@ -216,11 +216,14 @@ def chain(init: dict, *, command: str, machine: str, wall_time_s: float, steps: 
     """The provenance of weights that went on training shipped weights ``init`` (a manifest):
     ``{"command", "machine", "wall_time_s", "steps", "init_from"}`` for :func:`save`. The
     commands are joined with ``&&`` (run in turn, they reproduce the weights), steps and
-    times add up, and ``init_from`` keeps what the first run's manifest said of itself."""
+    times add up, and ``init_from`` keeps what ``init``'s manifest said of itself (with its own
+    ``init_from`` inside when it was a chain too, so every run of a longer chain is kept)."""
     if init["steps"] <= 0 or steps <= 0:
         raise ValueError(f"both runs of a chain must have trained: got {init['steps']} and {steps} steps")
     first = {k: init[k] for k in ("name", "command", "machine", "wall_time_s", "steps", "sha256")}
     first["training"] = init.get("training")
+    if init.get("init_from"):
+        first["init_from"] = init["init_from"]
     return {"command": f"{init['command']} && {command}",
             "machine": machine if init["machine"] == machine else f"{init['machine']}, then {machine}",
             "wall_time_s": float(init["wall_time_s"]) + float(wall_time_s),
@@ -234,4 +237,5 @@ def describe_machine() -> str:
     if torch.cuda.is_available():
         return f"one {torch.cuda.get_device_name(0)} GPU"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cores} CPU cores ({platform.machine()}, torch {torch.__version__.split('+')[0]})"
+    return (f"{cores} CPU core{'s' if cores != 1 else ''} "
+            f"({platform.machine()}, torch {torch.__version__.split('+')[0]})")

@@ -147,5 +147,9 @@ def test_a_chained_run_adds_steps_and_times_and_keeps_both_commands(tmp_path):
     assert "150 steps" in weights.label("lin2", tmp_path) and meta["init_from"]["name"] == "lin"
     other = weights.chain(first, command="c", machine="a GPU", wall_time_s=1, steps=1)
     assert other["machine"] == "a test, then a GPU"
+    third = weights.chain(meta, command="d", machine="a test", wall_time_s=1.0, steps=10)
+    assert third["steps"] == 160 and third["command"].count(" && ") == 2
+    assert third["init_from"]["steps"] == 150  # the run before, and inside it the first
+    assert third["init_from"]["init_from"]["sha256"] == first["sha256"]
     with pytest.raises(ValueError, match="must have trained"):
         weights.chain(first, command="c", machine="m", wall_time_s=1, steps=0)
