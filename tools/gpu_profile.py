@@ -27,6 +27,11 @@ Its exit status is 0 only when every chapter ran to the end.
 What travels to a lent machine is limited to 64 MiB, the repository included (about 11 MB),
 and all four data sets come to 74 MB. Two groups fit: chapters ``01 03 05 07 08`` (MNIST
 and Fashion-MNIST, 41 MB) and ``00 02 04 06 09`` (MNIST, USPS and the facades, 43 MB).
+One call of the device tool then does a group, with ``carry=["_device"]`` and, say,
+``cd "$PWD" && python3 tools/gpu_profile.py run --out "$OUT" --jobs 5``; a benchmark that
+trains shipped weights can run beside it on the same data
+(``GENMODELS_DATA=_device/data python3 benchmarks/05_minimax_gans.py --profile gpu
+--save-weights --train-seconds 300 &``), its files coming back through ``$OUT``.
 """
 from __future__ import annotations
 
