@@ -153,3 +153,11 @@ def test_a_chained_run_adds_steps_and_times_and_keeps_both_commands(tmp_path):
     assert third["init_from"]["init_from"]["sha256"] == first["sha256"]
     with pytest.raises(ValueError, match="must have trained"):
         weights.chain(first, command="c", machine="m", wall_time_s=1, steps=0)
+
+
+def test_describe_machine_counts_the_cores_it_may_use(monkeypatch):
+    monkeypatch.setattr(weights.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(weights.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert weights.describe_machine().startswith("1 CPU core (")
+    monkeypatch.setattr(weights.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert weights.describe_machine().startswith("2 CPU cores (")

@@ -28,7 +28,7 @@ What travels to a lent machine is limited to 64 MiB, the repository included (ab
 and all four data sets come to 74 MB. Two groups fit: chapters ``01 03 05 07 08`` (MNIST
 and Fashion-MNIST, 41 MB) and ``00 02 04 06 09`` (MNIST, USPS and the facades, 43 MB).
 One call of the device tool then does a group, with ``carry=["_device"]`` and, say,
-``cd "$PWD" && python3 tools/gpu_profile.py run --out "$OUT" --jobs 5``; a benchmark that
+``python3 tools/gpu_profile.py run --out "$OUT" --jobs 5``; a benchmark that
 trains shipped weights can run beside it on the same data
 (``GENMODELS_DATA=_device/data python3 benchmarks/05_minimax_gans.py --profile gpu
 --save-weights --train-seconds 300 &``), its files coming back through ``$OUT``.
@@ -58,7 +58,7 @@ DATA_FILES = {
     "usps": ["usps/usps.bz2", "usps/usps.t.bz2"],
     "facades": ["facades/train", "facades/test", "facades/val"],
 }
-# which data sets a chapter's source names (a whole-word search would miss none of these)
+# a chapter needs a data set when its code (lower-cased) contains one of these strings
 DATA_MARKERS = {"mnist": ("mnist",), "fashion": ("fashion",), "usps": ("usps",), "facades": ("facade",)}
 
 PRELUDE = '''\
@@ -157,7 +157,7 @@ def prepare(names: list[str], data_root: Path, kit: Path = KIT) -> dict:
             "megabytes": round(size / 2**20, 1)}
 
 
-def run_one(script: Path, out: Path, kit: Path, env_extra: dict) -> dict:
+def run_one(script: Path, out: Path, kit: Path) -> dict:
     """Run one chapter's script in a fresh folder; return its record."""
     name = script.stem
     work = out / "work" / name
@@ -165,7 +165,7 @@ def run_one(script: Path, out: Path, kit: Path, env_extra: dict) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     figs.mkdir(parents=True, exist_ok=True)
     times_file = work / "cell_times.json"
-    env = {**os.environ, **env_extra, "GM_FIG_DIR": str(figs), "GM_TIMES": str(times_file),
+    env = {**os.environ, "GM_FIG_DIR": str(figs), "GM_TIMES": str(times_file),
            "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     if (kit / "data").is_dir():
@@ -204,7 +204,7 @@ def run(out: Path, jobs: int, kit: Path = KIT, only: list[str] | None = None) ->
             ("gpu" if torch.cuda.is_available() else "cpu"), "jobs": jobs}
     t0 = time.perf_counter()
     with cf.ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(run_one, s, out, kit, {}): s.stem for s in scripts}
+        futures = {pool.submit(run_one, s, out, kit): s.stem for s in scripts}
         results = {futures[f]: f.result() for f in cf.as_completed(futures)}
     info["total_wall_s"] = round(time.perf_counter() - t0, 1)
     summary = {"run": info, "chapters": dict(sorted(results.items()))}
