@@ -24,10 +24,18 @@ generator), rounds it to fp16, measures what ships (``dcgan_confident``: the sha
 the whole test set, ``fd_floor_train_vs_test`` at the same size) and writes
 ``genmodels_course/shipped/dcgan_mnist.safetensors`` with its manifest.
 
+``--dataset fashion_mnist`` does the same for the conditional DCGAN of the chapter's section
+5.8 on Fashion-MNIST (shipped as ``cdcgan_fashion_mnist``), scored with the package's
+Fashion-MNIST classifier; sample i is drawn for class i % 10, and ``class_agreement`` is the
+share of samples that the classifier assigns to the class they were drawn for
+(``real_test_agreement``, ``real_test_confident``: the classifier on as many real test
+garments, the ceiling to compare with).
+
 Usage::
 
     GENMODELS_DATA=/path/to/data python benchmarks/05_minimax_gans.py --profile cpu
-    python benchmarks/05_minimax_gans.py --profile cpu --save-weights   # the shipped DCGAN (~45 min)
+    python benchmarks/05_minimax_gans.py --profile cpu --save-weights   # the shipped DCGAN (~90 min)
+    python benchmarks/05_minimax_gans.py --profile cpu --save-weights --dataset fashion_mnist
 """
 from __future__ import annotations
 
@@ -64,6 +72,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
     parser.add_argument("--no-dcgan", action="store_true", help="skip the DCGAN part")
     parser.add_argument("--no-best", action="store_true", help="skip the long run of the best method")
+    parser.add_argument("--dataset", choices=["mnist", "fashion_mnist"], default="mnist",
+                        help="the DCGAN's data: mnist (unconditional, shipped as dcgan_mnist) or "
+                             "fashion_mnist (conditional, as in the chapter's section 5.8; shipped "
+                             "as cdcgan_fashion_mnist)")
 
 
 def main(argv=None) -> dict:
@@ -95,76 +107,101 @@ def main(argv=None) -> dict:
             G, _, _, _ = gan.train_toy2d(mix, cfg, ensemble=s["seeds"], progress=False)
             result[f"{mix_name}/best"] = {**evaluate(gm, G, mix), "train_s": round(time.time() - t1, 1)}
     if not args.no_dcgan:
-        # build (or load) the feature network outside torch.no_grad: metrics.features() is a
-        # no_grad function, and the first call would otherwise try to train the net without gradients
-        gm.metrics.feature_net("mnist", verbose=False)
-        x, y = gm.data.load_mnist(train=True, n=s["n_train"])
-        if args.save_weights:
-            cfg = gan.DCGANConfig(steps=s["dcgan_steps"], width=s["width"], z_dim=s["z_dim"],
-                                  batch_size=s["dcgan_batch"], ema_decay=s["dcgan_ema"],
-                                  depth=s["dcgan_depth"],
-                                  seed=args.seed, max_seconds=args.train_seconds)
-        else:
-            cfg = gan.DCGANConfig(steps=s["dcgan_steps"], width=s["width"])
-        t1 = time.time()
-        if args.remeasure:  # the shipped generator, measured again
-            G, meta = gm.weights.load("dcgan_mnist")
-            t_train, hist = meta["wall_time_s"], None
-        else:
-            G, _, hist = gan.train_dcgan(x, y, cfg, progress=sys.stderr.isatty())
-            t_train = time.time() - t1
-            cfg.steps = hist.steps_done  # fewer where --train-seconds stopped the run
-        if args.save_weights:  # measure what ships: the weights rounded to fp16
-            with torch.no_grad():
-                for p in G.state_dict().values():
-                    if p.is_floating_point():
-                        p.copy_(p.half().float())
-        # the whole test set when the benchmark draws 10,000 samples; else as many as it draws
-        x_test, _ = gm.data.load_mnist(train=False, n=None if s["n_fd"] >= 10_000 else s["n_fd"])
-        fake = gan.sample_images(G, s["n_fd"], generator=torch.Generator().manual_seed(1))
-        real_train, _ = gm.data.load_mnist(train=True, n=s["n_fd"], seed=1)
-        result["dcgan_steps"] = cfg.steps
-        result["dcgan_width"] = s["width"]
-        result["dcgan_depth"] = (meta["config"].get("depth", 0) if args.remeasure
-                                 else cfg.depth if args.save_weights else 0)
-        result["dcgan_fd"] = round(gm.metrics.fid(fake, x_test), 2)
-        result["fd_floor_train_vs_test"] = round(gm.metrics.fid_floor(real_train, x_test), 2)
-        result["n_fd"] = s["n_fd"]
-        result["dcgan_train_s"] = round(t_train, 1)
-        if args.save_weights:
-            conf = gm.metrics.confident_classes(fake[:s["n_confident"]], threshold=0.9)
-            shares = conf["class_shares"]
-            result["dcgan_confident"] = round(conf["share_confident"], 4)
-            result["dcgan_class_shares"] = [round(c, 4) for c in shares]
-            result["n_confident"] = s["n_confident"]
-            result["targets_met"] = {
-                "confident>=0.90": conf["share_confident"] >= 0.90,
-                "every digit in [6%, 14%]": all(0.06 <= c <= 0.14 for c in shares),
-                "fd<=42": result["dcgan_fd"] <= 42}
-            if hist is not None:
-                result["loss_d_last"] = round(hist.mean("loss_d", last=10), 4)
-                result["loss_g_last"] = round(hist.mean("loss_g", last=10), 4)
-            keys = ("dcgan_confident", "dcgan_class_shares", "n_confident", "dcgan_fd",
-                    "fd_floor_train_vs_test", "n_fd")
-            if args.remeasure:
-                gm.weights.update_metrics("dcgan_mnist", {k: result[k] for k in keys},
-                                          command=command_line(argv))
-            else:
-                result["weights"] = gm.weights.save(
-                "dcgan_mnist", G, builder="genmodels_course.dcgan:DCGenerator",
-                    config={"z_dim": cfg.z_dim, "width": cfg.width, "n_classes": 0,
-                            "depth": cfg.depth},
-                    command=command_line(argv), profile=profile,
-                    machine=gm.weights.describe_machine(), wall_time_s=t_train,
-                    steps=cfg.steps, dtype=torch.float16,
-                    metrics={k: result[k] for k in keys},
-                    data="MNIST (60,000 training images, pixels in [0, 1] mapped to [-1, 1])",
-                    training={"batch_size": cfg.batch_size, "lr": cfg.lr, "betas": [0.5, 0.999],
-                              "ema_decay": cfg.ema_decay, "loss": "non-saturating",
-                              "seed": cfg.seed})["file"]
+        dcgan_part(args, argv, profile, s, result, gm, gan, torch)
     result["wall_s"] = round(time.time() - t0, 1)
     print(json.dumps(result))
     return result
+
+
+def dcgan_part(args, argv, profile, s, result, gm, gan, torch) -> None:
+    """The DCGAN on MNIST (or the conditional one on Fashion-MNIST): train or load it, measure it
+    and, with --save-weights, ship it. Adds its numbers to ``result``."""
+    ds = args.dataset
+    conditional = ds == "fashion_mnist"
+    name = "cdcgan_fashion_mnist" if conditional else "dcgan_mnist"
+    load = gm.data.load_fashion_mnist if conditional else gm.data.load_mnist
+    # build (or load) the feature network outside torch.no_grad: metrics.features() is a
+    # no_grad function, and the first call would otherwise try to train the net without gradients
+    gm.metrics.feature_net(ds, verbose=False)
+    x, y = load(train=True, n=s["n_train"])
+    if args.save_weights:
+        cfg = gan.DCGANConfig(steps=s["dcgan_steps"], width=s["width"], z_dim=s["z_dim"],
+                              batch_size=s["dcgan_batch"], ema_decay=s["dcgan_ema"],
+                              depth=s["dcgan_depth"], conditional=conditional,
+                              seed=args.seed, max_seconds=args.train_seconds)
+    else:
+        cfg = gan.DCGANConfig(steps=s["dcgan_steps"], width=s["width"], conditional=conditional)
+    t1 = time.time()
+    if args.remeasure:  # the shipped generator, measured again
+        G, meta = gm.weights.load(name)
+        t_train, hist = meta["wall_time_s"], None
+    else:
+        G, _, hist = gan.train_dcgan(x, y, cfg, progress=sys.stderr.isatty())
+        t_train = time.time() - t1
+        cfg.steps = hist.steps_done  # fewer where --train-seconds stopped the run
+    if args.save_weights:  # measure what ships: the weights rounded to fp16
+        with torch.no_grad():
+            for p in G.state_dict().values():
+                if p.is_floating_point():
+                    p.copy_(p.half().float())
+    # the whole test set when the benchmark draws 10,000 samples; else as many as it draws
+    x_test, y_test = load(train=False, n=None if s["n_fd"] >= 10_000 else s["n_fd"])
+    # a conditional generator draws the ten classes in turn (label i % 10 for sample i)
+    labels = torch.arange(s["n_fd"]) % 10 if conditional else None
+    fake = gan.sample_images(G, s["n_fd"], y=labels, generator=torch.Generator().manual_seed(1))
+    real_train, _ = load(train=True, n=s["n_fd"], seed=1)
+    result["dcgan_dataset"] = ds
+    result["dcgan_steps"] = cfg.steps
+    result["dcgan_width"] = s["width"]
+    result["dcgan_depth"] = (meta["config"].get("depth", 0) if args.remeasure
+                             else cfg.depth if args.save_weights else 0)
+    result["dcgan_fd"] = round(gm.metrics.fid(fake, x_test, ds), 2)
+    result["fd_floor_train_vs_test"] = round(gm.metrics.fid_floor(real_train, x_test, dataset=ds), 2)
+    result["n_fd"] = s["n_fd"]
+    result["dcgan_train_s"] = round(t_train, 1)
+    if not args.save_weights:
+        return
+    n_conf = s["n_confident"]
+    conf = gm.metrics.confident_classes(fake[:n_conf], dataset=ds, threshold=0.9)
+    shares = conf["class_shares"]
+    result["dcgan_confident"] = round(conf["share_confident"], 4)
+    result["dcgan_class_shares"] = [round(c, 4) for c in shares]
+    result["n_confident"] = n_conf
+    keys = ["dcgan_confident", "dcgan_class_shares", "n_confident", "dcgan_fd",
+            "fd_floor_train_vs_test", "n_fd"]
+    if conditional:
+        # does the classifier see the class the generator was asked for? (real test images
+        # give the classifier's own accuracy and confident share: the ceiling to compare with)
+        probs = gm.metrics.class_probabilities(fake[:n_conf], ds)
+        result["class_agreement"] = round(float((probs.argmax(1) == labels[:n_conf]).float().mean()), 4)
+        real = gm.metrics.class_probabilities(x_test[:n_conf], ds)
+        result["real_test_agreement"] = round(float((real.argmax(1) == y_test[:n_conf]).float().mean()), 4)
+        result["real_test_confident"] = round(float((real.max(1).values >= 0.9).float().mean()), 4)
+        keys += ["class_agreement", "real_test_agreement", "real_test_confident"]
+    else:
+        result["targets_met"] = {
+            "confident>=0.90": conf["share_confident"] >= 0.90,
+            "every digit in [6%, 14%]": all(0.06 <= c <= 0.14 for c in shares),
+            "fd<=42": result["dcgan_fd"] <= 42}
+    if hist is not None:
+        result["loss_d_last"] = round(hist.mean("loss_d", last=10), 4)
+        result["loss_g_last"] = round(hist.mean("loss_g", last=10), 4)
+    if args.remeasure:
+        gm.weights.update_metrics(name, {k: result[k] for k in keys}, command=command_line(argv))
+        return
+    data = "Fashion-MNIST (60,000 training images and their labels" if conditional else "MNIST (60,000 training images"
+    result["weights"] = gm.weights.save(
+        name, G, builder="genmodels_course.dcgan:DCGenerator",
+        config={"z_dim": cfg.z_dim, "width": cfg.width, "n_classes": 10 if conditional else 0,
+                "depth": cfg.depth},
+        command=command_line(argv), profile=profile,
+        machine=gm.weights.describe_machine(), wall_time_s=t_train,
+        steps=cfg.steps, dtype=torch.float16,
+        metrics={k: result[k] for k in keys},
+        data=data + ", pixels in [0, 1] mapped to [-1, 1])",
+        training={"batch_size": cfg.batch_size, "lr": cfg.lr, "betas": [0.5, 0.999],
+                  "ema_decay": cfg.ema_decay, "loss": "non-saturating",
+                  "seed": cfg.seed})["file"]
 
 
 if __name__ == "__main__":

@@ -36,9 +36,18 @@ Prints ONE JSON line with
 
 The sizes are the chapter's (``settings.translation``), shared with the notebook.
 
+With ``--save-weights`` it runs nothing of the above: it trains the shipped Pix2Pix instead
+(L1 + cGAN, the sizes of ``settings.translation(weights=True)``: all 400 training facades at
+128 x 128 pixels, far longer), rounds it to fp16, measures what ships on the ``n_test``
+test pairs (``l1``, ``psnr_db``, ``ssim`` and the judge's ``fd`` and ``label_l1``, the judge
+trained at the same size; ``fd_floor`` and ``real_label_l1``: the same judge on real
+photographs) and writes ``genmodels_course/shipped/pix2pix_facades.safetensors`` with its
+manifest. ``--remeasure`` measures the shipped one again.
+
 Usage::
 
     GENMODELS_DATA=/path/to/data python benchmarks/06_pix2pix_cyclegan.py --profile cpu
+    python benchmarks/06_pix2pix_cyclegan.py --profile cpu --save-weights   # the shipped Pix2Pix
 """
 from __future__ import annotations
 
@@ -47,7 +56,7 @@ import json
 import sys
 import time
 
-from _common import setup  # benchmarks/_common.py
+from _common import command_line, setup  # benchmarks/_common.py
 
 from genmodels_course import settings  # the sizes, shared with the notebook
 
@@ -66,6 +75,11 @@ def main(argv=None) -> dict:
 
     start = time.time()
     seed = s.seed + args.seed
+    if args.save_weights:
+        result = ship_pix2pix(args, argv, profile, s, seed, gm, torch)
+        result["wall_s"] = round(time.time() - start, 1)
+        print(json.dumps(result))
+        return result
     lab, photo = gm.data.load_facades("train", n=s.n_facades, size=s.size)
     lab_test, photo_test = gm.data.load_facades("test", n=s.n_test, size=s.size)
     # the judge of the realism scores: a U-Net trained to read real photographs back as label maps
@@ -155,6 +169,64 @@ def main(argv=None) -> dict:
         "wall_s": round(time.time() - start, 1),
     }
     print(json.dumps(result))
+    return result
+
+
+def ship_pix2pix(args, argv, profile, s, seed, gm, torch) -> dict:
+    """--save-weights (and --remeasure): the shipped Pix2Pix, trained or loaded, measured on the
+    fp16 weights that ship, then written with its manifest."""
+    from genmodels_course import pix2pix
+    from genmodels_course import translation as tr
+
+    name = "pix2pix_facades"
+    lab, photo = gm.data.load_facades("train", n=s.n_facades, size=s.size)
+    lab_test, photo_test = gm.data.load_facades("test", n=s.n_test, size=s.size)
+    # the judge first: its dropout draws on torch's global generator, which then starts from the
+    # seed in a --remeasure run as well, so that both give the same numbers
+    judge = pix2pix.train_pix2pix(photo, lab, pix2pix.Pix2PixConfig(
+        steps=s.judge_steps, batch_size=s.p2p_batch, width=s.judge_width, depth=s.p2p_depth, loss="l1",
+        lam=s.lam, seed=seed + 1), progress=False)[0]
+    cfg = pix2pix.Pix2PixConfig(steps=s.p2p_steps, batch_size=s.p2p_batch, width=s.p2p_width,
+                                depth=s.p2p_depth, d_layers=s.p2p_d_layers, lam=s.lam, loss="l1+cgan",
+                                seed=seed, max_seconds=args.train_seconds)
+    if args.remeasure:
+        G, meta = gm.weights.load(name)
+        t_train, steps = meta["wall_time_s"], meta["steps"]
+    else:
+        t1 = time.time()
+        G, _, hist = pix2pix.train_pix2pix(lab, photo, cfg, progress=sys.stderr.isatty())
+        t_train, steps = time.time() - t1, hist.steps_done  # fewer where --train-seconds stopped it
+        with torch.no_grad():  # measure what ships: the weights rounded to fp16
+            for p in G.state_dict().values():
+                if p.is_floating_point():
+                    p.copy_(p.half().float())
+    out = pix2pix.translate(G, lab_test)
+    judged = pix2pix.judge_scores(judge, out, photo_test, lab_test)
+    n_floor = min(len(photo), len(photo_test))
+    metrics = {"l1": round(tr.l1_loss(out, photo_test).item(), 4),
+               "psnr_db": round(tr.psnr(out, photo_test), 2),
+               "ssim": round(gm.metrics.ssim(out, photo_test, data_range=2.0).mean().item(), 4),
+               "fd": round(judged["fd"], 2), "label_l1": round(judged["label_l1"], 4),
+               "fd_floor": round(pix2pix.judge_fd(judge, photo[:n_floor], photo_test[:n_floor]), 2),
+               "real_label_l1": round(pix2pix.judge_scores(judge, photo_test, photo_test, lab_test)["label_l1"], 4),
+               "n_test": len(photo_test), "size": s.size}
+    result = {"chapter": "06_pix2pix_cyclegan", "profile": profile, "device": str(gm.runtime.device()),
+              "p2p_steps": steps, "train_s": round(t_train, 1), **metrics}
+    if args.remeasure:
+        gm.weights.update_metrics(name, metrics, command=command_line(argv))
+        return result
+    result["weights"] = gm.weights.save(
+        name, G, builder="genmodels_course.translation:UNetGenerator",
+        config={"in_channels": 3, "out_channels": 3, "width": cfg.width, "depth": cfg.depth,
+                "dropout": cfg.dropout, "norm": cfg.norm},
+        command=command_line(argv), profile=profile, machine=gm.weights.describe_machine(),
+        wall_time_s=t_train, steps=steps, dtype=torch.float16, metrics=metrics,
+        data=(f"CMP facades, pix2pix's split: all {len(lab)} training pairs (label map -> photograph) "
+              f"at {s.size} x {s.size} pixels in [-1, 1]; the CMP Facade Database (Tylecek and Sara, "
+              "GCPR 2013), under its own terms"),
+        training={"loss": "L1 + cGAN (PatchGAN)", "lam": cfg.lam, "batch_size": cfg.batch_size,
+                  "lr": cfg.lr, "betas": [0.5, 0.999], "d_layers": cfg.d_layers, "flip": cfg.flip,
+                  "seed": cfg.seed})["file"]
     return result
 
 

@@ -42,6 +42,7 @@ class Pix2PixConfig:
     flip: bool = True        # random horizontal mirroring of each pair (pix2pix's augmentation)
     lr: float = 2e-4
     seed: int = 0
+    max_seconds: float | None = None  # stop early after this wall time (history.steps_done)
 
     def __post_init__(self):
         if self.loss not in LOSSES:
@@ -126,7 +127,7 @@ def train_pix2pix(x: torch.Tensor, y: torch.Tensor, cfg: Pix2PixConfig, progress
     nets = nn.ModuleDict({"G": G, **({"D": D} if adversarial else {})})
     optimizers = {"g": opt_g, **({"d": opt_d} if adversarial else {})}
     history = train.fit(nets, step, batches, optimizer=optimizers, manual=True, steps=cfg.steps,
-                        desc=desc or f"pix2pix ({cfg.loss})", progress=progress)
+                        desc=desc or f"pix2pix ({cfg.loss})", progress=progress, max_seconds=cfg.max_seconds)
     G.eval()
     if D is not None:
         D.eval()

@@ -17,6 +17,9 @@ budget (a longer gpu run, more samples for a distance, more seeds for a mean); t
 from __future__ import annotations
 
 from . import runtime
+# the sizes of the shipped models (weights=True), kept apart from the profiles
+from ._shipped_sizes import (_CLIP_WEIGHTS, _DIFFUSION_WEIGHTS, _FLOWS_WEIGHTS, _GAN_WEIGHTS,
+                             _P2P_WEIGHTS, _VAE_WEIGHTS)
 
 __all__ = ["tour", "classic", "latent", "vae", "flows", "gan", "translation", "diffusion",
            "clip", "evaluation", "CHAPTERS"]
@@ -107,14 +110,6 @@ _VAE_BENCHMARK = {
 }
 
 
-# The shipped VAE (`benchmarks/03_elbo_vae.py --save-weights`, weights=True): long enough on
-# two CPU cores (about 30 minutes of training, ~150 epochs) to pass the chapter's target of
-# <= 90 nats at K = 1,000 on the whole test set, with the learning rate a tenth for the last
-# 15% of the steps.
-_VAE_WEIGHTS = dict(n_train=None, n_test=10_000, main_steps=70_000, batch=128, z_dim=32,
-                    hidden=(512, 256), lr=1e-3, lr_final_frac=0.15, nll_k=1_000, iwae_n=10_000)
-
-
 def vae(profile: str | None = None, benchmark: bool = False,
         weights: bool = False) -> runtime.Settings:
     """Chapter 3 (``03_elbo_vae``): a VAE on dynamically binarised MNIST.
@@ -145,14 +140,6 @@ def vae(profile: str | None = None, benchmark: bool = False,
         seed=0,
         profile=profile,
     ))
-
-
-# The shipped PixelCNN (`benchmarks/04_... --save-weights`, weights=True): 64 channels, 8
-# blocks, all of MNIST, a cosine-decayed learning rate, the whole binarised test set; no
-# MLP flow (mflow_steps=0). `--model glow` trains the shipped multi-scale flow instead.
-_FLOWS_WEIGHTS = dict(n_train=None, n_test=10_000, pcnn_channels=64, pcnn_layers=8,
-                      pcnn_steps=7_000, batch=32, lr=2e-3, n_sample=4, mflow_steps=0,
-                      glow_steps=7_000)
 
 
 def flows(profile: str | None = None, benchmark: bool = False,
@@ -215,15 +202,6 @@ _GAN_BENCHMARK = {
 }
 
 
-# The shipped DCGAN (`benchmarks/05_minimax_gans.py --save-weights`, weights=True): the
-# chapter's DCGAN on all of MNIST, wider, one 3x3 convolution deeper at each resolution
-# (depth=1) and trained ~36 epochs (34,000 steps: 86 minutes on one CPU thread), with an
-# EMA of G's weights; measured on n_confident samples (the classifier's confident share
-# and the class shares) and n_fd samples (the Frechet distance, against the whole test set).
-_GAN_WEIGHTS = dict(n_train=None, dcgan_steps=34_000, width=48, dcgan_depth=1,
-                    dcgan_batch=64, dcgan_ema=0.999, n_fd=10_000, n_confident=2_000)
-
-
 def gan(profile: str | None = None, benchmark: bool = False,
         weights: bool = False) -> runtime.Settings:
     """Chapter 5 (``05_minimax_gans``): GANs on 2-D mixtures and a DCGAN on MNIST.
@@ -253,7 +231,8 @@ def gan(profile: str | None = None, benchmark: bool = False,
     ))
 
 
-def translation(profile: str | None = None, benchmark: bool = False) -> runtime.Settings:
+def translation(profile: str | None = None, benchmark: bool = False,
+                weights: bool = False) -> runtime.Settings:
     """Chapter 6 (``06_pix2pix_cyclegan``): Pix2Pix on facades, CycleGAN on MNIST <-> USPS.
 
     ``p2p_*``: each Pix2Pix run of the ablation (five: L1, MSE, cGAN, L1 + cGAN, L1 + cGAN
@@ -262,18 +241,20 @@ def translation(profile: str | None = None, benchmark: bool = False) -> runtime.
     training digits (resized to ``usps_box`` and centred in 28 x 28); ``clf_steps``: each digit classifier (source only,
     translated, target) scored on the 2,007 USPS test digits (``lam_sem``: the weight of (6.10)
     in the second CycleGAN); ``dn_*``: the denoising experiment (Pix2Pix on ``dn_n``
-    noisy/clean pairs, CycleGAN on ``dn_n`` noisy and ``dn_n`` other clean digits).
+    noisy/clean pairs, CycleGAN on ``dn_n`` noisy and ``dn_n`` other clean digits);
+    ``n_shipped``: test label maps that the shipped Pix2Pix translates in the notebook.
+    ``weights=True``: the sizes of the shipped Pix2Pix instead (``_P2P_WEIGHTS``).
     """
-    return _chapter(profile, benchmark, None, None, runtime.pick(
+    return _chapter(profile, benchmark, None, _P2P_WEIGHTS if weights else None, runtime.pick(
         quick=dict(size=32, n_facades=64, n_test=16, p2p_steps=15, p2p_width=8, p2p_depth=4,
                    p2p_d_layers=1, p2p_batch=8, n_mnist=1_000, n_usps=1_000, cyc_steps=15,
-                   cyc_width=8, cyc_batch=16, clf_steps=20, dn_n=500, dn_steps=10),
+                   cyc_width=8, cyc_batch=16, clf_steps=20, dn_n=500, dn_steps=10, n_shipped=8),
         cpu=dict(size=64, n_facades=400, n_test=106, p2p_steps=150, p2p_width=16, p2p_depth=5,
                  p2p_d_layers=2, p2p_batch=16, n_mnist=10_000, n_usps=None, cyc_steps=1_000,
-                 cyc_width=16, cyc_batch=32, clf_steps=1_500, dn_n=3_000, dn_steps=200),
+                 cyc_width=16, cyc_batch=32, clf_steps=1_500, dn_n=3_000, dn_steps=200, n_shipped=106),
         gpu=dict(size=128, n_facades=400, n_test=106, p2p_steps=1_500, p2p_width=32, p2p_depth=5,
                  p2p_d_layers=3, p2p_batch=16, n_mnist=None, n_usps=None, cyc_steps=3_000,
-                 cyc_width=32, cyc_batch=64, clf_steps=1_500, dn_n=20_000, dn_steps=2_000),
+                 cyc_width=32, cyc_batch=64, clf_steps=1_500, dn_n=20_000, dn_steps=2_000, n_shipped=106),
         lam=100.0,  # Pix2Pix: weight of the pixel loss (Isola et al.)
         lam_cyc=10.0, lam_sem=1.0,  # CycleGAN: the cycle weight of Zhu et al.; CyCADA's (6.10)
         usps_box=28,  # USPS resized to fill 28 x 28 (20: framed as MNIST's digits)
@@ -292,15 +273,6 @@ _DIFFUSION_BENCHMARK = {
     "cpu": dict(n_ddpm=20),
     "gpu": dict(n_ddpm=10_000, n_fd=10_000, img_steps=30_000, img_lr=2e-4, ema_decay=0.9995),
 }
-
-
-# The shipped U-Net (`benchmarks/07_diffusion.py --save-weights`, weights=True): the cpu
-# profile's U-Net on all of MNIST, trained ~67x longer with a slower EMA (its manifest
-# says how a second run went on from it). A CPU cannot afford much sampling: n_fd DDIM-50
-# samples (confident share, class shares, Frechet distance), n_ddpm DDPM-1000 samples.
-_DIFFUSION_WEIGHTS = dict(img_n_train=None, img_channels=(16, 32, 32), img_t_dim=64,
-                          img_steps=10_000, img_batch=32, img_lr=1e-3, ema_decay=0.999,
-                          n_fd=2_000, n_ddpm=100, n_confident=2_000)
 
 
 def diffusion(profile: str | None = None, benchmark: bool = False,
@@ -343,14 +315,6 @@ _CLIP_BENCHMARK = {
     "cpu": dict(sweep_n=50),
     "gpu": dict(sweep_n=200),
 }
-
-
-#: the sizes of the shipped chapter 8 models (``benchmarks/08_... --save-weights``): the
-#: notebook's cpu sizes, on more images and trained longer (the latent denoiser
-#: reached 0.57 / 0.84 prompt agreement at 3,000 / 10,000 steps, w = 3, in a cpu run)
-_CLIP_WEIGHTS = dict(n_train=30_000, clip_steps=2_000, ae_steps=1_500, ldm_steps=20_000,
-                     ldm_width=48, ldm_blocks=4, ema_decay=0.999, sweep_n=100, ddim_steps=25,
-                     n_compose=100, pix_steps=10_000, curve_every=1_000, curve_n=10)
 
 
 def clip(profile: str | None = None, benchmark: bool = False,
