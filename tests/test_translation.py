@@ -166,6 +166,14 @@ def test_pix2pix_trains_and_lowers_l1(monkeypatch):
         pix2pix.train_pix2pix(x[:, :, :12, :12], y[:, :, :12, :12], cfg, progress=False)
 
 
+def test_pix2pix_max_seconds_stops_early_and_records_the_steps():
+    g = _g(6)
+    x = torch.tanh(torch.randn(16, 3, 16, 16, generator=g))
+    cfg = pix2pix.Pix2PixConfig(steps=100_000, batch_size=8, width=4, depth=2, d_layers=1, max_seconds=0.5)
+    _, _, hist = pix2pix.train_pix2pix(x, -x, cfg, progress=False)
+    assert 0 < hist.steps_done < 100_000 and len(hist["l1"]) == hist.steps_done
+
+
 def test_translate_with_dropout_varies_and_restores_mode():
     G = T.UNetGenerator(1, 1, width=4, depth=2, dropout=0.5, generator=_g())
     G.eval()
