@@ -58,9 +58,7 @@ def main(argv=None) -> dict:
                            scheduler=sched, desc="VAE", progress=sys.stderr.isatty(), log_every=50)
     t_train = time.time() - t0
     if args.save_weights:  # measure what ships: the weights rounded to fp16
-        with torch.no_grad():
-            for p in model.parameters():
-                p.copy_(p.half().float())
+        gm.weights.round_as_saved(model)
 
     model.eval()
     g = gm.runtime.generator(99)

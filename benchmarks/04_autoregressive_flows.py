@@ -86,9 +86,7 @@ def glow_run(args, profile: str, s, argv=None) -> dict:
                             desc="Glow MNIST", progress=sys.stderr.isatty(), log_every=50)
         train_s, loss_last = time.time() - start, hist.mean("loss", last=10)
         if args.save_weights:  # measure what ships: the weights rounded to fp16
-            with torch.no_grad():
-                for p in flow.parameters():
-                    p.copy_(p.half().float())
+            gm.weights.round_as_saved(flow)
     bpd = glow.image_bits_per_dim(flow, x_test.to(dev), gm.runtime.generator(22))
     t = time.time()
     with torch.no_grad():
@@ -160,9 +158,7 @@ def main(argv=None) -> dict:
                             desc="PixelCNN", progress=progress, log_every=50 if args.save_weights else None)
         t_pcnn, loss_last = time.time() - start, hist.mean("loss", last=10)
     if args.save_weights:  # measure what ships: the weights rounded to fp16
-        with torch.no_grad():
-            for p in pcnn.parameters():
-                p.copy_(p.half().float())
+        gm.weights.round_as_saved(pcnn)
     pcnn.eval()
     pcnn_nll = float(ar.nll(pcnn, xb_test).mean())
     g = gm.runtime.generator(7)

@@ -140,10 +140,7 @@ def dcgan_part(args, argv, profile, s, result, gm, gan, torch) -> None:
         t_train = time.time() - t1
         cfg.steps = hist.steps_done  # fewer where --train-seconds stopped the run
     if args.save_weights:  # measure what ships: the weights rounded to fp16
-        with torch.no_grad():
-            for p in G.state_dict().values():
-                if p.is_floating_point():
-                    p.copy_(p.half().float())
+        gm.weights.round_as_saved(G)
     # the whole test set when the benchmark draws 10,000 samples; else as many as it draws
     x_test, y_test = load(train=False, n=None if s["n_fd"] >= 10_000 else s["n_fd"])
     # a conditional generator draws the ten classes in turn (label i % 10 for sample i)

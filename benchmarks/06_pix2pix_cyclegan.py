@@ -196,10 +196,7 @@ def ship_pix2pix(args, argv, profile, s, seed, gm, torch) -> dict:
         t1 = time.time()
         G, _, hist = pix2pix.train_pix2pix(lab, photo, cfg, progress=sys.stderr.isatty())
         t_train, steps = time.time() - t1, hist.steps_done  # fewer where --train-seconds stopped it
-        with torch.no_grad():  # measure what ships: the weights rounded to fp16
-            for p in G.state_dict().values():
-                if p.is_floating_point():
-                    p.copy_(p.half().float())
+        gm.weights.round_as_saved(G)  # measure what ships: the weights rounded to fp16
     out = pix2pix.translate(G, lab_test)
     judged = pix2pix.judge_scores(judge, out, photo_test, lab_test)
     n_floor = min(len(photo), len(photo_test))

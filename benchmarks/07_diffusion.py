@@ -111,10 +111,7 @@ def main(argv=None) -> dict:
         s["img_steps"] = history.steps_done  # fewer where --train-seconds stopped the run
         model = ema.module
     if args.save_weights:  # measure what ships: the averaged weights rounded to fp16
-        with torch.no_grad():
-            for p in model.state_dict().values():
-                if p.is_floating_point():
-                    p.copy_(p.half().float())
+        gm.weights.round_as_saved(model)
         gm.metrics.feature_net(args.dataset, verbose=False)  # built outside no_grad
 
     def sample(n, chunk, fn):

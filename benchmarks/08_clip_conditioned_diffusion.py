@@ -169,8 +169,7 @@ def main(argv=None) -> dict:
     den.eval()
     if args.save_weights:  # measure what ships: every model rounded to fp16
         for net in (model, ae, den):
-            net.load_state_dict({k: v.half().float() if v.is_floating_point() else v
-                                 for k, v in net.state_dict().items()})
+            gm.weights.round_as_saved(net)
 
     img = CL.embed_in_batches(model.encode_image, xt)
     zero_shot = {}

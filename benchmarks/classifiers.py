@@ -48,7 +48,7 @@ def main(argv=None) -> dict:
         net = M.train_feature_net(dataset, args.n_train, args.epochs, args.seed,
                                   verbose=sys.stderr.isatty())
         wall = time.time() - t0
-        net.load_state_dict({k: v.half().float() for k, v in net.state_dict().items()})  # what ships
+        gm.weights.round_as_saved(net)  # what ships
         x, y = M._LOADERS[dataset](train=False)
         with torch.no_grad():
             probs = torch.cat([net(x[i:i + 1000].to(next(net.parameters()).device)).softmax(1).cpu()

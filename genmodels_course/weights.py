@@ -159,6 +159,17 @@ def label(name: str, folder: Path | str = SHIPPED) -> str:
             f"in {_duration(meta['wall_time_s'])} ({meta['steps']:,} steps, {meta['profile']} profile)")
 
 
+@torch.no_grad()
+def round_as_saved(model: torch.nn.Module, dtype: torch.dtype = torch.float16) -> torch.nn.Module:
+    """Round every floating-point tensor of ``model``'s state (parameters and buffers, such as
+    batch-norm statistics) in place to ``dtype`` and back, as :func:`save` stores them: numbers
+    measured on the model afterwards are the numbers of the file that ships. Returns ``model``."""
+    for v in model.state_dict().values():
+        if v.is_floating_point():
+            v.copy_(v.to(dtype).to(v.dtype))
+    return model
+
+
 def save(name: str, model: torch.nn.Module, *, builder: str, config: dict, command: str,
          config_class: str | None = None,
          profile: str, machine: str, wall_time_s: float, steps: int, metrics: dict,

@@ -34,6 +34,25 @@ def test_round_trip(tmp_path):
     assert "12 s" in weights.label("lin", tmp_path)
 
 
+def test_round_as_saved_gives_the_state_that_the_file_loads_into(tmp_path):
+    g = torch.Generator().manual_seed(3)
+    net = torch.nn.BatchNorm1d(4)  # weights, and buffers: running statistics and a step count
+    with torch.no_grad():
+        for v in net.state_dict().values():
+            if v.is_floating_point():
+                v.copy_(torch.randn(v.shape, generator=g) / 3 + 1)  # off the fp16 grid
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    assert weights.round_as_saved(net) is net
+    rounded = net.state_dict()
+    for k, v in before.items():  # every float tensor moved (buffers too), the step count did not
+        assert torch.equal(rounded[k], v) == (not v.is_floating_point()), k
+    weights.save("bn", net, builder="torch.nn:BatchNorm1d", config={"num_features": 4},
+                 command="python benchmarks/x.py",
+                 profile="cpu", machine="m", wall_time_s=1, steps=1, metrics={"a": 1}, folder=tmp_path)
+    state, _ = weights.load_state_dict("bn", tmp_path)
+    assert all(torch.equal(state[k].float(), rounded[k].float()) for k in state)
+
+
 def test_models_built_from_a_config_dataclass(tmp_path):
     from genmodels_course import vae
 
