@@ -250,3 +250,45 @@ def describe_machine() -> str:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return (f"{cores} CPU core{'s' if cores != 1 else ''} "
             f"({platform.machine()}, torch {torch.__version__.split('+')[0]})")
+
+
+def _script(command: str) -> str:
+    """The benchmark script of each run of a (chained) command, with its --dataset or --model."""
+    out = []
+    for run in command.split("&&"):
+        words = run.split()[1:]  # without "python"
+        keep = [words[0].removeprefix("benchmarks/")]
+        for flag in ("--dataset", "--model"):
+            if flag in words[:-1]:
+                keep.append(f"{flag} {words[words.index(flag) + 1]}")
+        out.append(" ".join(keep))
+    return " + ".join(dict.fromkeys(out))  # each distinct run once
+
+
+def table(folder: Path | str = SHIPPED) -> str:
+    """Every shipped model in one Markdown table: its benchmark script, the machine, the
+    training time and steps, and the file's size (read from the manifests)."""
+    rows = ["| name | trained by `benchmarks/...` | on | time | steps | size |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    total = 0
+    for name in available(folder):
+        meta = manifest(name, folder)
+        total += meta["bytes"]
+        rows.append(f"| `{name}` | `{_script(meta['command'])}` | {meta['machine']} | "
+                    f"{_duration(meta['wall_time_s'])} | {meta['steps']:,} | "
+                    f"{meta['bytes'] / 2**20:.2f} MB ({meta['dtype']}) |")
+    rows.append(f"| all | | | | | {total / 2**20:.2f} MB of {MAX_TOTAL_BYTES / 2**20:.0f} MB |")
+    return "\n".join(rows) + "\n"
+
+
+_BEGIN, _END = "<!-- table: python -m genmodels_course shipped --readme -->", "<!-- end of table -->"
+
+
+def readme_with_table(text: str, folder: Path | str = SHIPPED) -> str:
+    """``text`` (the shipped folder's README.md) with the part between its table markers
+    replaced by :func:`table` (the markers are added at the end where missing)."""
+    if _BEGIN not in text:
+        text = text.rstrip("\n") + f"\n\n{_BEGIN}\n{_END}\n"
+    head, rest = text.split(_BEGIN, 1)
+    return f"{head}{_BEGIN}\n{table(folder)}{_END}{rest.split(_END, 1)[1]}"
+

@@ -180,3 +180,36 @@ def test_describe_machine_counts_the_cores_it_may_use(monkeypatch):
     assert weights.describe_machine().startswith("1 CPU core (")
     monkeypatch.setattr(weights.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     assert weights.describe_machine().startswith("2 CPU cores (")
+
+
+def test_table_lists_every_model_with_its_script_time_and_size(tmp_path):
+    _save(tmp_path)
+    meta = weights.manifest("lin", tmp_path)
+    chained = dict(meta, command="python benchmarks/07_diffusion.py --dataset fashion_mnist --save-weights && "
+                                 "python benchmarks/07_diffusion.py --dataset fashion_mnist --init-from x",
+                   name="chained", wall_time_s=7200)
+    (tmp_path / "chained.json").write_text(json.dumps(chained))
+    (tmp_path / "chained.safetensors").write_bytes((tmp_path / "lin.safetensors").read_bytes())
+    rows = weights.table(tmp_path).splitlines()
+    assert len(rows) == 2 + 2 + 1 and rows[-1].startswith("| all |")
+    assert "| `chained` | `07_diffusion.py --dataset fashion_mnist` |" in rows[2]  # one entry per script
+    assert "| `lin` | `99_toy.py` | a test | 12 s | 100 |" in rows[3]
+    text = weights.readme_with_table("Intro.\n", tmp_path)
+    assert text.startswith("Intro.\n\n<!-- table") and weights.table(tmp_path) in text
+    assert weights.readme_with_table(text.replace("| 100 |", "| 99 |"), tmp_path) == text  # rewritten
+
+
+def test_the_shipped_readme_holds_the_current_table():
+    readme = (weights.SHIPPED / "README.md").read_text(encoding="utf-8")
+    assert weights.readme_with_table(readme) == readme, \
+        "the table in genmodels_course/shipped/README.md is stale: run `python -m genmodels_course shipped --readme`"
+
+
+def test_the_command_line_prints_the_table_and_refuses_other_words():
+    import subprocess
+    import sys
+
+    ok = subprocess.run([sys.executable, "-m", "genmodels_course", "shipped"], capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout == weights.table()
+    bad = subprocess.run([sys.executable, "-m", "genmodels_course", "shiped"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "usage: python -m genmodels_course shipped" in bad.stderr
