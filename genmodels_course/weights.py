@@ -291,4 +291,3 @@ def readme_with_table(text: str, folder: Path | str = SHIPPED) -> str:
         text = text.rstrip("\n") + f"\n\n{_BEGIN}\n{_END}\n"
     head, rest = text.split(_BEGIN, 1)
     return f"{head}{_BEGIN}\n{table(folder)}{_END}{rest.split(_END, 1)[1]}"
-

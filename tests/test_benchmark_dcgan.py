@@ -1,36 +1,15 @@
 """Benchmark 05's shipped-DCGAN path, on a tiny run written to a temporary folder."""
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
 from genmodels_course import weights
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 TINY = ["--profile", "cpu", "--save-weights", "--set", "dcgan_steps=3", "--set", "n_train=256",
         "--set", "n_fd=100", "--set", "n_confident=100", "--set", "width=8"]
 
 
 @pytest.fixture
-def bench05(monkeypatch, tmp_path):
-    """The benchmark module, with gm.weights reading and writing the DCGANs in ``tmp_path`` instead
-    of the package (the classifiers that score them still come from the package)."""
-    monkeypatch.syspath_prepend(str(BENCH))
-    spec = importlib.util.spec_from_file_location("bench05", BENCH / "05_minimax_gans.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    def redirect(original):
-        def call(name, *args, **kwargs):
-            if name in ("dcgan_mnist", "cdcgan_fashion_mnist"):
-                kwargs["folder"] = tmp_path
-            return original(name, *args, **kwargs)
-        return call
-
-    for fn in ("save", "load", "update_metrics"):
-        monkeypatch.setattr(weights, fn, redirect(getattr(weights, fn)))
-    yield module
-    sys.modules.pop("bench05", None)
+def bench05(shipping_benchmark):
+    return shipping_benchmark("05_minimax_gans.py", ("dcgan_mnist", "cdcgan_fashion_mnist"))
 
 
 def test_conditional_fashion_dcgan_is_saved_measured_and_remeasured_alike(bench05, tmp_path, data_available):
@@ -46,7 +25,7 @@ def test_conditional_fashion_dcgan_is_saved_measured_and_remeasured_alike(bench0
     assert abs(sum(m["dcgan_class_shares"]) - 1) < 1e-3
     assert m["dcgan_fd"] > m["fd_floor_train_vs_test"]  # three steps of training are far from real
     assert "targets_met" not in result  # issue 14's targets are MNIST's
-    # the generator loads into its config and draws the class it is asked for in the right shape
+    # the generator loads into the conditional config its manifest names
     G, _ = weights.load("cdcgan_fashion_mnist")
     assert G.n_classes == 10
     # --remeasure on the shipped (fp16) weights gives the numbers the saving run measured on them

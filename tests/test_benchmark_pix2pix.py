@@ -1,27 +1,15 @@
 """Benchmark 06's shipped-Pix2Pix path, on a tiny run written to a temporary folder."""
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from genmodels_course import weights
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 TINY = ["--set", "size=32", "--set", "n_facades=16", "--set", "n_test=8", "--set", "p2p_batch=4",
         "--set", "p2p_steps=3", "--set", "p2p_width=4", "--set", "judge_steps=3", "--set", "judge_width=4"]
 
 
 @pytest.fixture
-def bench06(monkeypatch, tmp_path):
-    """The benchmark module, with gm.weights reading and writing ``tmp_path`` instead of the package."""
-    monkeypatch.syspath_prepend(str(BENCH))
-    spec = importlib.util.spec_from_file_location("bench06", BENCH / "06_pix2pix_cyclegan.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    for fn in ("save", "load", "update_metrics"):
-        original = getattr(weights, fn)
-        monkeypatch.setattr(weights, fn, lambda *a, _f=original, **k: _f(*a, folder=tmp_path, **k))
-    return module
+def bench06(shipping_benchmark):
+    return shipping_benchmark("06_pix2pix_cyclegan.py", ("pix2pix_facades",))
 
 
 def test_shipped_pix2pix_is_saved_measured_and_remeasured_alike(bench06, tmp_path, data_available):
