@@ -43,7 +43,7 @@ import json
 import sys
 import time
 
-from _common import command_line, setup  # benchmarks/_common.py
+from _common import add_cpu_bf16, command_line, setup  # benchmarks/_common.py
 
 from genmodels_course import settings  # the sizes, shared with the notebook
 
@@ -62,6 +62,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
                         help="the learning rate over the run: constant (default) or a cosine decay "
                              "from img_lr to 0 over the run's steps")
+    add_cpu_bf16(parser)
 
 
 def main(argv=None) -> dict:
@@ -104,9 +105,10 @@ def main(argv=None) -> dict:
         model, meta = gm.weights.load(args.name, device=dev)
         history, t_train = None, meta["wall_time_s"]
     else:
-        history = gm.train.fit(net, step, gm.data.Batches(x_train, batch_size=s["img_batch"], seed=args.seed),
-                               optimizer=opt, scheduler=sched, steps=s["img_steps"], ema=ema, grad_clip=1.0, desc="U-Net",
-                               progress=progress, log_every=50, max_seconds=args.train_seconds)
+        with gm.runtime.cpu_bf16(args.cpu_bf16):
+            history = gm.train.fit(net, step, gm.data.Batches(x_train, batch_size=s["img_batch"], seed=args.seed),
+                                   optimizer=opt, scheduler=sched, steps=s["img_steps"], ema=ema, grad_clip=1.0,
+                                   desc="U-Net", progress=progress, log_every=50, max_seconds=args.train_seconds)
         t_train = time.time() - t0
         s["img_steps"] = history.steps_done  # fewer where --train-seconds stopped the run
         model = ema.module

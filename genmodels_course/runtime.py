@@ -109,9 +109,38 @@ def generator(seed: int = 0, device: torch.device | str | None = None) -> torch.
     return g
 
 
+_CPU_BF16 = False  # switched on only inside ``cpu_bf16()`` (the benchmarks' --cpu-bf16)
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX, through oneDNN)."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+@contextlib.contextmanager
+def cpu_bf16(enabled: bool = True):
+    """Inside this block, :func:`autocast` on a CPU runs in bf16 (about 1.5x faster training
+    on a CPU with native bf16; the weights, the optimizer and the losses stay fp32). Off by
+    default: the notebooks' CPU runs stay fp32. Raises where the CPU has no native bf16,
+    which would be slower than fp32."""
+    global _CPU_BF16
+    if enabled and not cpu_has_bf16():
+        raise RuntimeError("cpu_bf16: this CPU has no native bf16 (AVX512-BF16 or AMX); "
+                           "run without --cpu-bf16 (plain fp32)")
+    before, _CPU_BF16 = _CPU_BF16, bool(enabled)
+    try:
+        yield
+    finally:
+        _CPU_BF16 = before
+
+
 def autocast_dtype(capability: tuple[int, int] | None = None) -> torch.dtype | None:
     """The autocast dtype for the course's device: bf16 on CUDA GPUs of compute capability
-    8.0 or newer (A100, H100, RTX 30xx and later), else ``None`` (plain fp32).
+    8.0 or newer (A100, H100, RTX 30xx and later), else ``None`` (plain fp32); on a CPU,
+    bf16 only inside :func:`cpu_bf16`.
 
     The choice goes by compute capability, not by ``torch.cuda.is_bf16_supported()``: on a
     T4 (Colab's free GPU, sm75) that call can report *emulated* bf16, which runs slower than
@@ -120,6 +149,8 @@ def autocast_dtype(capability: tuple[int, int] | None = None) -> torch.dtype | N
     ``capability`` overrides the device's own (for tests).
     """
     if capability is None:
+        if device().type == "cpu":
+            return torch.bfloat16 if _CPU_BF16 else None
         if device().type != "cuda":
             return None
         capability = torch.cuda.get_device_capability()
@@ -127,11 +158,12 @@ def autocast_dtype(capability: tuple[int, int] | None = None) -> torch.dtype | N
 
 
 def autocast(enabled: bool = True):
-    """Mixed precision where it pays (bf16 on CUDA sm80+); a no-op context elsewhere."""
+    """Mixed precision where it pays (bf16 on CUDA sm80+, or on a CPU inside
+    :func:`cpu_bf16`); a no-op context elsewhere."""
     dtype = autocast_dtype()
     if not enabled or dtype is None:
         return contextlib.nullcontext()
-    return torch.autocast(device_type="cuda", dtype=dtype)
+    return torch.autocast(device_type=device().type, dtype=dtype)
 
 
 def describe() -> str:
