@@ -107,3 +107,30 @@ def test_pick_reads_a_named_profile(monkeypatch):
     assert gm.runtime.pick(**kw, profile=None).epochs == 1  # None: the active profile
     with pytest.raises(ValueError, match="expects one of"):
         gm.runtime.pick(**kw, profile="large")
+
+
+def test_cpu_bf16_is_off_by_default_and_scoped(monkeypatch):
+    monkeypatch.setattr(gm.runtime, "device", lambda: torch.device("cpu"))
+    monkeypatch.setattr(gm.runtime, "cpu_has_bf16", lambda: True)
+    assert gm.runtime.autocast_dtype() is None
+    with gm.runtime.cpu_bf16():
+        assert gm.runtime.autocast_dtype() is torch.bfloat16
+        with gm.runtime.autocast():
+            y = torch.ones(2, 2) @ torch.ones(2, 2)
+        assert y.dtype == torch.bfloat16
+        with gm.runtime.cpu_bf16(False):  # nested: off inside, back on after
+            assert gm.runtime.autocast_dtype() is None
+        assert gm.runtime.autocast_dtype() is torch.bfloat16
+    assert gm.runtime.autocast_dtype() is None
+    with pytest.raises(ValueError), gm.runtime.cpu_bf16():
+        raise ValueError("an error inside the block")
+    assert gm.runtime.autocast_dtype() is None  # switched off again after an error
+
+
+def test_cpu_bf16_refuses_a_cpu_without_native_bf16(monkeypatch):
+    monkeypatch.setattr(gm.runtime, "cpu_has_bf16", lambda: False)
+    with pytest.raises(RuntimeError, match="no native bf16.*--cpu-bf16"):
+        with gm.runtime.cpu_bf16():
+            pass
+    with gm.runtime.cpu_bf16(False):  # asking for fp32 needs nothing
+        assert gm.runtime.autocast_dtype(capability=(7, 5)) is None
