@@ -216,7 +216,8 @@ def save_weights(args, argv, profile, s, gm, D, torch, model, schedule, sample, 
     training = {"loss": "L_simple (eq. 7.8)", "schedule": f"linear, T = {s['T']}",
                 "batch_size": s["img_batch"], "lr": s["img_lr"], "lr_schedule": args.lr_schedule,
                 "grad_clip": 1.0, "ema_decay": s["ema_decay"], "weights": "EMA", "seed": args.seed,
-                "autocast": "bfloat16 (CPU, --cpu-bf16)" if args.cpu_bf16 else str(gm.runtime.autocast_dtype())}
+                "autocast": ("bfloat16 (CPU, --cpu-bf16)" if args.cpu_bf16 and gm.runtime.device().type == "cpu"
+                             else str(gm.runtime.autocast_dtype()))}
     result["weights"] = gm.weights.save(
         args.name, model, builder="genmodels_course.nn:UNet",
         config={"in_channels": 1, "channels": list(s["img_channels"]), "t_dim": s["img_t_dim"]},
