@@ -43,7 +43,7 @@ import json
 import sys
 import time
 
-from _common import add_cpu_bf16, command_line, setup  # benchmarks/_common.py
+from _common import command_line, setup  # benchmarks/_common.py
 
 from genmodels_course import settings  # the sizes, shared with the notebook
 
@@ -62,7 +62,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
                         help="the learning rate over the run: constant (default) or a cosine decay "
                              "from img_lr to 0 over the run's steps")
-    add_cpu_bf16(parser)
+    parser.add_argument("--cpu-bf16", action="store_true",
+                        help="train under bf16 autocast on a CPU with native bf16 (AVX512-BF16 or AMX; "
+                             "about 1.5x faster, fp32 weights); the measurements stay fp32")
 
 
 def main(argv=None) -> dict:
@@ -106,6 +108,8 @@ def main(argv=None) -> dict:
         history, t_train = None, meta["wall_time_s"]
     else:
         with gm.runtime.cpu_bf16(args.cpu_bf16):
+            dtype = gm.runtime.autocast_dtype()  # what the training loop's autocast runs in
+            args.autocast = str(dtype).removeprefix("torch.") if dtype is not None else "none (fp32)"
             history = gm.train.fit(net, step, gm.data.Batches(x_train, batch_size=s["img_batch"], seed=args.seed),
                                    optimizer=opt, scheduler=sched, steps=s["img_steps"], ema=ema, grad_clip=1.0,
                                    desc="U-Net", progress=progress, log_every=50, max_seconds=args.train_seconds)
@@ -216,8 +220,7 @@ def save_weights(args, argv, profile, s, gm, D, torch, model, schedule, sample, 
     training = {"loss": "L_simple (eq. 7.8)", "schedule": f"linear, T = {s['T']}",
                 "batch_size": s["img_batch"], "lr": s["img_lr"], "lr_schedule": args.lr_schedule,
                 "grad_clip": 1.0, "ema_decay": s["ema_decay"], "weights": "EMA", "seed": args.seed,
-                "autocast": ("bfloat16 (CPU, --cpu-bf16)" if args.cpu_bf16 and gm.runtime.device().type == "cpu"
-                             else str(gm.runtime.autocast_dtype()))}
+                "autocast": args.autocast}
     result["weights"] = gm.weights.save(
         args.name, model, builder="genmodels_course.nn:UNet",
         config={"in_channels": 1, "channels": list(s["img_channels"]), "t_dim": s["img_t_dim"]},

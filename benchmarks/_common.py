@@ -9,13 +9,6 @@ from typing import Callable
 PROFILES = ("quick", "cpu", "gpu")
 
 
-def add_cpu_bf16(parser: argparse.ArgumentParser) -> None:
-    """``--cpu-bf16`` for a script whose training runs inside ``gm.runtime.cpu_bf16(args.cpu_bf16)``."""
-    parser.add_argument("--cpu-bf16", action="store_true",
-                        help="train under bf16 autocast on a CPU with native bf16 (AVX512-BF16 or AMX; "
-                             "about 1.5x faster, fp32 weights); the measurements stay fp32")
-
-
 def setup(description: str, chapter_settings: Callable, argv=None, steps_key: str | None = None,
           add_arguments: Callable[[argparse.ArgumentParser], None] | None = None):
     """Parse ``--profile quick|cpu|gpu`` and ``--seed`` (and ``--steps``); seed everything.
