@@ -65,6 +65,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--cpu-bf16", action="store_true",
                         help="train under bf16 autocast on a CPU with native bf16 (AVX512-BF16 or AMX; "
                              "about 1.5x faster, fp32 weights); the measurements stay fp32")
+    parser.add_argument("--min-snr-gamma", type=float, default=None, metavar="GAMMA",
+                        help="train with the Min-SNR-gamma weighting (Hang et al. 2023; 5 in the paper) "
+                             "instead of L_simple: steps whose SNR is above GAMMA count less")
 
 
 def main(argv=None) -> dict:
@@ -101,7 +104,8 @@ def main(argv=None) -> dict:
     g = gm.runtime.generator(args.seed + 1)
 
     def step(batch):
-        return D.eps_loss(net, gm.data.to_tanh_range(batch[0]), schedule, generator=g)
+        return D.eps_loss(net, gm.data.to_tanh_range(batch[0]), schedule, generator=g,
+                          min_snr_gamma=args.min_snr_gamma)
 
     if args.remeasure:  # the shipped U-Net, measured again
         model, meta = gm.weights.load(args.name, device=dev)
@@ -217,7 +221,9 @@ def save_weights(args, argv, profile, s, gm, D, torch, model, schedule, sample, 
            "wall_time_s": t_train, "steps": s["img_steps"]}
     if init is not None:  # the chain of runs that made these weights, each reproducible in turn
         run = gm.weights.chain(init, **run)
-    training = {"loss": "L_simple (eq. 7.8)", "schedule": f"linear, T = {s['T']}",
+    loss = ("L_simple (eq. 7.8)" if args.min_snr_gamma is None else
+            f"eq. 7.8 weighted by min(SNR, {args.min_snr_gamma:g}) / SNR (Min-SNR, Hang et al. 2023)")
+    training = {"loss": loss, "schedule": f"linear, T = {s['T']}",
                 "batch_size": s["img_batch"], "lr": s["img_lr"], "lr_schedule": args.lr_schedule,
                 "grad_clip": 1.0, "ema_decay": s["ema_decay"], "weights": "EMA", "seed": args.seed,
                 "autocast": args.autocast}

@@ -262,16 +262,25 @@ def _variance(schedule: NoiseSchedule, variance: str) -> Tensor:
 
 
 def eps_loss(model, x0: Tensor, schedule: NoiseSchedule, generator: torch.Generator | None = None,
-             t: Tensor | None = None, noise: Tensor | None = None) -> Tensor:
+             t: Tensor | None = None, noise: Tensor | None = None,
+             min_snr_gamma: float | None = None) -> Tensor:
     """The simple loss of eq. 7.8: draw t ~ U{0..T-1} and eps ~ N(0, I), form x_t by
     :func:`q_sample`, and return mean((eps - model(x_t, t))^2) (a scalar).
 
     x0: ``(B, ...)`` in the model's data range (``[-1, 1]`` for images). ``t`` and
     ``noise`` may be passed for a deterministic loss; otherwise they are drawn with
     ``generator`` (on ``x0``'s device).
+
+    ``min_snr_gamma``: weight each sample's squared error by ``min(SNR_t, gamma) / SNR_t``
+    (Min-SNR-gamma, Hang et al. 2023, for a model that predicts eps): steps with little
+    noise (SNR above gamma), which L_simple already trains easily, count less, so more of
+    the gradient goes to the noisy steps that decide an image's overall shape. ``None``
+    (default) is L_simple itself.
     """
     _check_schedule(schedule)
     _check_x("x0", x0)
+    if min_snr_gamma is not None and not min_snr_gamma > 0:
+        raise ValueError(f"min_snr_gamma must be a positive number (5 in the paper) or None, got {min_snr_gamma}")
     B = x0.shape[0]
     if t is None:
         t = torch.randint(0, schedule.T, (B,), device=x0.device, generator=generator)
@@ -281,7 +290,12 @@ def eps_loss(model, x0: Tensor, schedule: NoiseSchedule, generator: torch.Genera
     eps_hat = model(xt, t)
     if eps_hat.shape != x0.shape:
         raise ValueError(f"model(x_t, t) must return the shape of x_t {tuple(x0.shape)}, got {tuple(eps_hat.shape)}")
-    return torch.mean((eps_hat.float() - noise.float()) ** 2)
+    err = (eps_hat.float() - noise.float()) ** 2
+    if min_snr_gamma is None:
+        return torch.mean(err)
+    snr = schedule.snr().to(x0.device)[_as_t(t, B, schedule.T, x0.device)].float()
+    weight = snr.clamp(max=float(min_snr_gamma)) / snr
+    return torch.mean(err.reshape(B, -1).mean(1) * weight)
 
 
 # --------------------------------------------------------------------------- reverse steps

@@ -39,3 +39,12 @@ def test_cpu_bf16_is_refused_where_the_cpu_lacks_it(bench07, monkeypatch, data_a
     monkeypatch.setattr(gm.runtime, "cpu_has_bf16", lambda: False)
     with pytest.raises(RuntimeError, match="no native bf16"):
         bench07.main(TINY + ["--cpu-bf16"])
+
+
+def test_min_snr_training_is_named_in_the_manifest(bench07, tmp_path, data_available):
+    result = bench07.main(TINY + ["--min-snr-gamma", "5"])
+    meta = weights.manifest("unet_mnist", tmp_path)
+    assert result["train_steps"] == 3 and "--min-snr-gamma 5" in meta["command"]
+    assert meta["training"]["loss"].startswith("eq. 7.8 weighted by min(SNR, 5) / SNR")
+    with pytest.raises(SystemExit):  # argparse names the flag and its bad value
+        bench07.main(TINY + ["--min-snr-gamma", "five"])

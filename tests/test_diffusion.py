@@ -196,6 +196,29 @@ def test_eps_loss_is_zero_for_the_oracle_of_a_point_mass():
     torch.testing.assert_close(D.eps_loss(zero, x0, s, t=t, noise=noise), (noise ** 2).mean().float())
 
 
+def test_min_snr_weighting_is_min_snr_gamma_times_the_x0_error():
+    """Min-SNR-gamma (Hang et al. 2023) is defined on the x0 error: weight min(SNR_t, gamma).
+    The eps form must equal it, sample by sample, for any model; a huge gamma is L_simple."""
+    s = _small()
+    x0 = torch.randn(64, 3, generator=_g(7), dtype=torch.float64)
+    t = torch.arange(64) % 50
+    noise = torch.randn(64, 3, generator=_g(8), dtype=torch.float64)
+    model = lambda x, t: 0.7 * x + 0.01 * t.reshape(-1, 1)  # noqa: E731  any wrong denoiser
+    snr = s.snr()[t]
+    assert (snr > 5).any() and (snr < 5).any()  # both sides of gamma are exercised
+    xt = D.q_sample(x0, t, noise, s)
+    x0_hat = D.predict_x0(xt, t, model(xt, t), s)
+    expected = (snr.clamp(max=5.0) * ((x0 - x0_hat) ** 2).mean(1)).mean()
+    got = D.eps_loss(model, x0, s, t=t, noise=noise, min_snr_gamma=5.0)
+    torch.testing.assert_close(got, expected.float(), rtol=1e-5, atol=0)
+    simple = D.eps_loss(model, x0, s, t=t, noise=noise)
+    torch.testing.assert_close(D.eps_loss(model, x0, s, t=t, noise=noise, min_snr_gamma=1e12), simple)
+    assert float(got) < float(simple)  # the low-noise steps count less
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="min_snr_gamma"):
+            D.eps_loss(model, x0, s, t=t, noise=noise, min_snr_gamma=bad)
+
+
 # ------------------------------------------------------------------ samplers on a 1-D toy
 def test_ddim_eta1_full_steps_equals_ddpm():
     s = D.NoiseSchedule.linear(1000, dtype=torch.float64)
