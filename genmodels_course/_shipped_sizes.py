@@ -37,7 +37,7 @@ _P2P_WEIGHTS = dict(size=128, n_facades=None, n_test=106, p2p_steps=6_000, p2p_w
 
 # The shipped U-Net (`benchmarks/07_diffusion.py --save-weights`, weights=True): the cpu
 # profile's U-Net on all of MNIST, trained ~67x longer with a slower EMA (its manifest
-# says how a second run went on from it). A CPU cannot afford much sampling: n_fd DDIM-50
+# says how later runs went on from it). A CPU cannot afford much sampling: n_fd DDIM-50
 # samples (confident share, class shares, Frechet distance), n_ddpm DDPM-1000 samples.
 _DIFFUSION_WEIGHTS = dict(img_n_train=None, img_channels=(16, 32, 32), img_t_dim=64,
                           img_steps=10_000, img_batch=32, img_lr=1e-3, ema_decay=0.999,
