@@ -31,23 +31,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-__all__ = [
-    "NoiseSchedule",
-    "linear_betas",
-    "cosine_betas",
-    "q_sample",
-    "q_step",
-    "predict_x0",
-    "posterior_mean_variance",
-    "normal_kl",
-    "vlb_weights",
-    "eps_loss",
-    "ddpm_step",
-    "ddim_step",
-    "ddim_timesteps",
-    "ddpm_sample",
-    "ddim_sample",
-]
+__all__ = ["NoiseSchedule", "linear_betas", "cosine_betas", "q_sample", "q_step", "predict_x0",
+           "posterior_mean_variance", "normal_kl", "vlb_weights", "eps_loss", "ddpm_step", "ddim_step",
+           "ddim_timesteps", "ddpm_sample", "ddim_sample"]
 
 
 # --------------------------------------------------------------------------- schedules
@@ -269,13 +255,9 @@ def eps_loss(model, x0: Tensor, schedule: NoiseSchedule, generator: torch.Genera
 
     x0: ``(B, ...)`` in the model's data range (``[-1, 1]`` for images). ``t`` and
     ``noise`` may be passed for a deterministic loss; otherwise they are drawn with
-    ``generator`` (on ``x0``'s device).
-
-    ``min_snr_gamma``: weight each sample's squared error by ``min(SNR_t, gamma) / SNR_t``
-    (Min-SNR-gamma, Hang et al. 2023, for a model that predicts eps): steps with little
-    noise (SNR above gamma), which L_simple already trains easily, count less, so more of
-    the gradient goes to the noisy steps that decide an image's overall shape. ``None``
-    (default) is L_simple itself.
+    ``generator`` (on ``x0``'s device). ``min_snr_gamma``: weight each sample's error by
+    ``min(SNR_t, gamma) / SNR_t`` (Min-SNR-gamma, Hang et al. 2023): steps with little
+    noise count less. ``None`` (default): L_simple.
     """
     _check_schedule(schedule)
     _check_x("x0", x0)
@@ -291,11 +273,10 @@ def eps_loss(model, x0: Tensor, schedule: NoiseSchedule, generator: torch.Genera
     if eps_hat.shape != x0.shape:
         raise ValueError(f"model(x_t, t) must return the shape of x_t {tuple(x0.shape)}, got {tuple(eps_hat.shape)}")
     err = (eps_hat.float() - noise.float()) ** 2
-    if min_snr_gamma is None:
+    if min_snr_gamma is None:  # L_simple
         return torch.mean(err)
     snr = schedule.snr().to(x0.device)[_as_t(t, B, schedule.T, x0.device)].float()
-    weight = snr.clamp(max=float(min_snr_gamma)) / snr
-    return torch.mean(err.reshape(B, -1).mean(1) * weight)
+    return torch.mean(err.reshape(B, -1).mean(1) * snr.clamp(max=float(min_snr_gamma)) / snr)
 
 
 # --------------------------------------------------------------------------- reverse steps
