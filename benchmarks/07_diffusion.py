@@ -48,6 +48,19 @@ from _common import command_line, setup  # benchmarks/_common.py
 from genmodels_course import settings  # the sizes, shared with the notebook
 
 
+def _positive(text: str) -> float:
+    """A number > 0 for --min-snr-gamma, refused before any data are loaded."""
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number above 0 (the paper uses 5), got {text!r}")
+    return value
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("--dataset", choices=["mnist", "fashion_mnist"], default="mnist",
                         help="the images of the U-Net (default: mnist); the shipped weights are "
@@ -65,7 +78,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--cpu-bf16", action="store_true",
                         help="train under bf16 autocast on a CPU with native bf16 (AVX512-BF16 or AMX; "
                              "about 1.5x faster, fp32 weights); the measurements stay fp32")
-    parser.add_argument("--min-snr-gamma", type=float, default=None, metavar="GAMMA",
+    parser.add_argument("--min-snr-gamma", type=_positive, default=None, metavar="GAMMA",
                         help="train with the Min-SNR-gamma weighting (Hang et al. 2023; 5 in the paper) "
                              "instead of L_simple: steps whose SNR is above GAMMA count less")
 

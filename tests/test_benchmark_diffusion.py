@@ -48,3 +48,5 @@ def test_min_snr_training_is_named_in_the_manifest(bench07, tmp_path, data_avail
     assert meta["training"]["loss"].startswith("eq. 7.8 weighted by min(SNR, 5) / SNR")
     with pytest.raises(SystemExit):  # argparse names the flag and its bad value
         bench07.main(TINY + ["--min-snr-gamma", "five"])
+    with pytest.raises(SystemExit):  # refused at parsing, before data are loaded or a step runs
+        bench07.main(TINY + ["--min-snr-gamma", "-1"])
