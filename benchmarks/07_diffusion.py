@@ -123,6 +123,10 @@ def main(argv=None) -> dict:
     if args.remeasure:  # the shipped U-Net, measured again
         model, meta = gm.weights.load(args.name, device=dev)
         history, t_train = None, meta["wall_time_s"]
+        # the printout describes the shipped model, not the settings' sizes
+        s["img_channels"], s["img_t_dim"] = tuple(meta["config"]["channels"]), meta["config"]["t_dim"]
+        s["img_steps"] = meta["steps"]
+        s["img_batch"] = (meta.get("training") or {}).get("batch_size", s["img_batch"])
     else:
         with gm.runtime.cpu_bf16(args.cpu_bf16):
             dtype = gm.runtime.autocast_dtype()  # what the training loop's autocast runs in

@@ -30,9 +30,13 @@ def test_unet_trained_under_cpu_bf16_is_saved_in_fp32_terms_and_remeasured_alike
     assert result["targets_met"]["every digit in [6%, 14%]"] is False  # three steps do not draw every digit
     model, _ = weights.load("unet_mnist")
     assert all(p.dtype == torch.float32 for p in model.parameters())  # fp16 on disk, fp32 in use
-    again = bench07.main(["--profile", "cpu", "--remeasure"] + TINY[3:])
+    # TINY's measuring sizes, without the model's (the remeasure reads those from the manifest)
+    again = bench07.main(["--profile", "cpu", "--remeasure", "--set", "img_n_train=256", "--set", "T=50",
+                          "--set", "n_fd=20", "--set", "n_ddpm=4", "--set", "n_confident=20", "--eta", "1"])
     for key in ("confident", "fd_ddim50", "fd_ddpm1000_n", "fd_floor"):
         assert again[key] == pytest.approx(meta["metrics"][key], abs=1e-3), key
+    # the remeasure's printout names the shipped model's sizes, not the settings' defaults
+    assert again["img_channels"] == [8, 8, 8] and again["train_steps"] == 3 and again["img_batch"] == 16
 
 
 def test_cpu_bf16_is_refused_where_the_cpu_lacks_it(bench07, monkeypatch, data_available):
