@@ -37,11 +37,12 @@ _P2P_WEIGHTS = dict(size=128, n_facades=None, n_test=106, p2p_steps=6_000, p2p_w
 
 # The shipped U-Net (`benchmarks/07_diffusion.py --save-weights`, weights=True): the cpu
 # profile's U-Net on all of MNIST, trained ~67x longer with a slower EMA (its manifest
-# says how later runs went on from it). A CPU cannot afford much sampling: n_fd DDIM-50
-# samples (confident share, class shares, Frechet distance), n_ddpm DDPM-1000 samples.
+# says how later runs went on from it). n_fd DDIM-50 samples for the Frechet distance
+# (10,000, as the DCGAN's), the first n_confident of them for the confident and class
+# shares; a CPU cannot afford more than n_ddpm DDPM-1000 samples.
 _DIFFUSION_WEIGHTS = dict(img_n_train=None, img_channels=(16, 32, 32), img_t_dim=64,
                           img_steps=10_000, img_batch=32, img_lr=1e-3, ema_decay=0.999,
-                          n_fd=10_000, n_ddpm=100, n_confident=2_000)  # n_fd: as the DCGAN's
+                          n_fd=10_000, n_ddpm=100, n_confident=2_000)
 
 # the sizes of the shipped chapter 8 models (``benchmarks/08_... --save-weights``): the
 # notebook's cpu sizes, on more images and trained longer (the latent denoiser
