@@ -248,6 +248,11 @@ def visits(browser_context, server):
                    widgets: document.querySelectorAll(
                        'script[type="application/vnd.jupyter.widget-view+json"], '
                        + '.jupyter-widgets, .widget-area').length,
+                   // search fields a reader sees at this width (the theme can add a second)
+                   search_fields: Array.from(document.querySelectorAll('.search-button-field'))
+                       .filter(b => b.getClientRects().length > 0
+                                    && getComputedStyle(b).visibility !== 'hidden').length,
+                   header_px: (document.querySelector('header.bd-header') || {}).offsetHeight || 0,
                    overflowing_code: Array.from(document.querySelectorAll('.cell_input pre'))
                        .filter(p => p.scrollWidth > p.clientWidth + 1)
                        .map(p => p.textContent.split('\\n')
@@ -502,3 +507,12 @@ def test_displayed_tables_render_as_tables(visits):
         pages = [v for p, v in visits.items() if stem in p]
         if pages:
             assert pages[0]["output_tables"] >= 1, f"{stem}: its table is missing from the page"
+
+
+def test_one_search_field_and_no_empty_header_bar(visits):
+    """pydata-sphinx-theme 0.17 put a second search field in a full-width bar above the
+    book theme's sidebar (which has its own); _config.yml empties that bar."""
+    problems = [f"{page}: {seen['search_fields']} search fields, header bar {seen['header_px']} px"
+                for page, seen in visits.items()
+                if page != "__remote__" and (seen["search_fields"] != 1 or seen["header_px"] > 0)]
+    assert not problems, "\n".join(problems)
