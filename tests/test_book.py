@@ -398,6 +398,19 @@ def _executed(page: str) -> dict:
     return json.loads(nbformat.writes(merged))
 
 
+def stray_stderr(notebook: dict) -> list[str]:
+    """The lines that cells wrote to stderr other than progress bars (warnings, log records)."""
+    lines = []
+    for cell in notebook["cells"]:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                text = out.get("text", "")
+                text = "".join(text) if isinstance(text, list) else text
+                lines += [line.strip() for line in text.replace("\r", "\n").split("\n")
+                          if line.strip() and not _BAR.match(line.strip())]
+    return lines
+
+
 def test_helpers_count_what_they_should():
     nb = {"cells": [
         {"cell_type": "code", "source": ["gm.viz.show_images(x)\n", "plt.show()"],
@@ -413,6 +426,13 @@ def test_helpers_count_what_they_should():
                       "swiss roll: 42%|####2     | 42/100 [00:03<00:04, 12it/s]") == ["'swiss roll' x2"]
     one = "VAE: 100%|##########| 50/50 [00:05<00:00, 9.9it/s, loss=1.2]\nMLP: 100%|#| 3/3 [00:00<00:00]\n"
     assert bar_frames(one) == []
+    font = "findfont: Font family ['STIXGeneral'] not found. Falling back to DejaVu Sans.\n"
+    logged = {"cells": [{"cell_type": "code", "source": [], "outputs": [
+        {"output_type": "stream", "name": "stderr", "text": one + font},
+        {"output_type": "stream", "name": "stdout", "text": "loss 0.1\n"}]}]}
+    assert stray_stderr(logged) == [font.strip()]
+    logged["cells"][0]["outputs"][0]["text"] = one
+    assert stray_stderr(logged) == []
 
 
 def _chapter_visits(visits) -> dict:
@@ -447,6 +467,14 @@ def test_progress_bars_leave_one_line(visits):
                     problems.append(f"{page}: an output holds carriage returns (bar frames): "
                                     f"{text[:80]!r}")
     assert not problems, "progress bars left their frames on the page:\n" + "\n".join(problems)
+
+
+def test_no_warnings_in_cell_outputs(visits):
+    """A reader should not meet log records or warnings between the cells (only bars)."""
+    problems = [f"{page}: {line[:100]!r}" for page in _chapter_visits(visits)
+                for line in stray_stderr(_executed(page))]
+    assert not problems, ("cells wrote warnings to the page (fix their cause; a font warning "
+                          "means a stale matplotlib font cache):\n" + "\n".join(problems[:20]))
 
 
 def test_no_widget_the_page_cannot_render(visits):

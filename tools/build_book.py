@@ -51,6 +51,7 @@ HTML = BUILD / "html"
 EXTRA = BUILD / "_site_extra"          # must match html_extra_path in _config.yml
 MATHJAX_DEST = EXTRA / "_mathjax"      # must match mathjax_path in _config.yml
 STATE = BUILD / ".book_state.json"     # profile and package fingerprint of the last build
+MPLCONFIG = BUILD / ".matplotlib"      # the kernels' matplotlib config and font cache
 BIBLIOGRAPHY = ROOT / "book" / "references.bib"
 
 # Parts of the MathJax "es5" distribution the site needs: the tex-chtml bundle, the pieces
@@ -256,6 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     # page (a non-interactive backend such as Agg, often set in the caller's environment,
     # would show nothing).
     env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    # Kernels get a matplotlib config folder of their own, emptied each build: a font cache
+    # that another matplotlib left in ~/.cache/matplotlib (one that lacked the fonts bundled
+    # with matplotlib) put "findfont: ... not found" warnings on seven pages and drew the
+    # figures' math in a fallback font. A user's matplotlibrc must not restyle the book either.
+    shutil.rmtree(MPLCONFIG, ignore_errors=True)
+    MPLCONFIG.mkdir(parents=True)
+    env["MPLCONFIGDIR"] = str(MPLCONFIG)
     profile = active_profile(env)
     config = write_profile_config(profile)
 
