@@ -17,8 +17,9 @@ Slow (it executes every chapter in the quick profile), so it carries the ``book`
    * every figure is there: each chapter page shows, inside its cell outputs, at least as
      many loaded images as its executed notebook has image outputs, and that is at least
      the number of cells that draw (``plt.show()``, a ``gm.viz`` plot, an explorer);
-   * no progress bar left its frames (one line per bar), no widget view the offline page
-     cannot render, and no code box is wider than the page lets it be;
+   * no progress bar left its frames (one line per bar), no cell wrote anything else to
+     stderr (a warning, a log record), no widget view the offline page cannot render, and
+     no code box is wider than the page lets it be;
    * the notation page also typesets when opened as a file (no server).
 
 Without Chromium or Playwright the browser checks are skipped, unless ``CI`` is set:

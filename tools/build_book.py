@@ -23,7 +23,8 @@ What it does, in order:
 4. checks that no key is repeated in ``book/references.bib`` (every chapter appends to it);
 5. runs ``jupyter-book build`` with warnings as errors (``-W -n --keep-going``) and the
    environment ``GENMODELS_STATIC=1`` (explorers draw static figures, progress bars leave
-   one line each) and matplotlib's inline backend (figures become images), passing
+   one line each), matplotlib's inline backend (figures become images) and a matplotlib
+   config folder of the build's own (``_build/.matplotlib``, emptied first), passing
    ``GENMODELS_QUICK`` and ``GENMODELS_DATA`` through; the working tree's package comes
    first on ``PYTHONPATH`` so the notebooks import this checkout's ``genmodels_course``;
 6. scans the built HTML for scripts, styles, fonts or images loaded from another host
