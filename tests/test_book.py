@@ -399,14 +399,19 @@ def _executed(page: str) -> dict:
     return json.loads(nbformat.writes(merged))
 
 
+def _text(out: dict) -> str:
+    """An output's text (nbformat stores it as a string or as a list of lines)."""
+    text = out.get("text", "")
+    return "".join(text) if isinstance(text, list) else text
+
+
 def stray_stderr(notebook: dict) -> list[str]:
     """The lines that cells wrote to stderr other than progress bars (warnings, log records)."""
     lines = []
     for cell in notebook["cells"]:
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream" and out.get("name") == "stderr":
-                text = out.get("text", "")
-                text = "".join(text) if isinstance(text, list) else text
+                text = _text(out)
                 lines += [line.strip() for line in text.replace("\r", "\n").split("\n")
                           if line.strip() and not _BAR.match(line.strip())]
     return lines
@@ -462,8 +467,7 @@ def test_progress_bars_leave_one_line(visits):
     for page in _chapter_visits(visits):
         for cell in _executed(page)["cells"]:
             for out in cell.get("outputs", []):
-                text = out.get("text", "")
-                text = "".join(text) if isinstance(text, list) else text
+                text = _text(out)
                 if "\r" in text:
                     problems.append(f"{page}: an output holds carriage returns (bar frames): "
                                     f"{text[:80]!r}")
